@@ -1,0 +1,196 @@
+// Package config holds peercall serve's configuration: defaults, an optional
+// YAML file, PEERCALL_* environment variables and command-line flags, applied
+// in that order (later wins), then validated once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is the configuration of peercall serve. The zero value of a field
+// means "use the default" where a default is documented.
+type Config struct {
+	// Listen is the HTTP address (web app, signaling, health, metrics).
+	// Default ":8080".
+	Listen string `yaml:"listen"`
+	// TURNListen is the STUN/TURN address, UDP and TCP on the same port.
+	// Default ":3478". "off" disables the embedded STUN/TURN server.
+	TURNListen string `yaml:"turn_listen"`
+	// TURNPublicIP is the address advertised in relay candidates and in the
+	// ICE server URLs handed to clients. Default: the host the client
+	// reached the HTTP server at, and the listen IP for relay candidates.
+	TURNPublicIP string `yaml:"turn_public_ip"`
+	// TURNSecret is the shared secret of the coturn-compatible TURN REST
+	// credentials. Default: random at each start.
+	TURNSecret string `yaml:"turn_secret"`
+	// TURNAllowLoopback lets the relay reach loopback peers (local
+	// development and tests only). Default false.
+	TURNAllowLoopback bool `yaml:"turn_allow_loopback"`
+	// ICEServers are external STUN/TURN URLs handed out beside the embedded
+	// server (or instead of it, with TURNListen "off"). Credentials go in
+	// the URL's user info: turn:user:pass@host:port?transport=udp.
+	ICEServers []string `yaml:"ice_servers"`
+	// MaxParticipants is the mesh size limit per room. Default 6.
+	MaxParticipants int `yaml:"max_participants"`
+	// WebDir serves the web app from disk instead of the embedded copy.
+	WebDir string `yaml:"web_dir"`
+	// PingInterval is how often clients must send ping; a client silent for
+	// three intervals is dropped. Default 5s.
+	PingInterval time.Duration `yaml:"ping_interval"`
+	// MaxMessageBytes is the largest signaling frame accepted. Default 64 KiB.
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `yaml:"log_level"`
+}
+
+// Defaults.
+const (
+	DefaultListen          = ":8080"
+	DefaultTURNListen      = ":3478"
+	DefaultMaxParticipants = 6
+	DefaultPingInterval    = 5 * time.Second
+	DefaultMaxMessageBytes = 64 << 10
+	DefaultLogLevel        = "info"
+)
+
+// Default returns the configuration used when nothing is configured.
+func Default() Config {
+	return Config{
+		Listen:          DefaultListen,
+		TURNListen:      DefaultTURNListen,
+		MaxParticipants: DefaultMaxParticipants,
+		PingInterval:    DefaultPingInterval,
+		MaxMessageBytes: DefaultMaxMessageBytes,
+		LogLevel:        DefaultLogLevel,
+	}
+}
+
+// TURNEnabled reports whether the embedded STUN/TURN server runs.
+func (c *Config) TURNEnabled() bool { return c.TURNListen != "off" }
+
+// ErrInvalid wraps every validation error.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Validate fills zero fields with defaults and checks every field.
+func (c *Config) Validate() error {
+	d := Default()
+	if c.Listen == "" {
+		c.Listen = d.Listen
+	}
+	if c.TURNListen == "" {
+		c.TURNListen = d.TURNListen
+	}
+	if c.MaxParticipants == 0 {
+		c.MaxParticipants = d.MaxParticipants
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = d.PingInterval
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = d.MaxMessageBytes
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = d.LogLevel
+	}
+	bad := func(key, format string, a ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalid, key, fmt.Sprintf(format, a...))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return bad("listen", "%q is not host:port (%v)", c.Listen, err)
+	}
+	if c.TURNEnabled() {
+		if _, _, err := net.SplitHostPort(c.TURNListen); err != nil {
+			return bad("turn-listen", "%q is not host:port or \"off\" (%v)", c.TURNListen, err)
+		}
+	}
+	if c.TURNPublicIP != "" && net.ParseIP(c.TURNPublicIP) == nil {
+		return bad("turn-public-ip", "%q is not an IP address", c.TURNPublicIP)
+	}
+	if c.MaxParticipants < 2 || c.MaxParticipants > 50 {
+		return bad("max-participants", "%d is outside 2..50 (a full mesh beyond a few peers needs a forwarding server)", c.MaxParticipants)
+	}
+	if c.PingInterval < 100*time.Millisecond || c.PingInterval > time.Minute {
+		return bad("ping-interval", "%v is outside 100ms..1m", c.PingInterval)
+	}
+	if c.MaxMessageBytes < 4<<10 || c.MaxMessageBytes > 16<<20 {
+		return bad("max-message-bytes", "%d is outside 4 KiB..16 MiB", c.MaxMessageBytes)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return bad("log-level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	for _, s := range c.ICEServers {
+		if _, err := ParseICEServer(s); err != nil {
+			return bad("ice-server", "%v", err)
+		}
+	}
+	return nil
+}
+
+// ICEServer is one external STUN/TURN server parsed from a URL.
+type ICEServer struct {
+	URL        string // without user info
+	Username   string
+	Credential string
+}
+
+// ParseICEServer parses stun:host:port, turn:user:pass@host:port?transport=udp
+// and turns:... URLs. Credentials in the user info are split off.
+func ParseICEServer(s string) (ICEServer, error) {
+	scheme, rest, ok := strings.Cut(s, ":")
+	if !ok {
+		return ICEServer{}, fmt.Errorf("%q: missing scheme (stun:, turn: or turns:)", s)
+	}
+	switch scheme {
+	case "stun", "stuns", "turn", "turns":
+	default:
+		return ICEServer{}, fmt.Errorf("%q: scheme %q is not stun, stuns, turn or turns", s, scheme)
+	}
+	srv := ICEServer{}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		userinfo := rest[:at]
+		rest = rest[at+1:]
+		u, p, _ := strings.Cut(userinfo, ":")
+		var err error
+		if srv.Username, err = url.PathUnescape(u); err != nil {
+			return ICEServer{}, fmt.Errorf("%q: bad username: %v", s, err)
+		}
+		if srv.Credential, err = url.PathUnescape(p); err != nil {
+			return ICEServer{}, fmt.Errorf("%q: bad credential: %v", s, err)
+		}
+	}
+	hostport, query, _ := strings.Cut(rest, "?")
+	if hostport == "" {
+		return ICEServer{}, fmt.Errorf("%q: missing host", s)
+	}
+	host := hostport
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+		if p == "" {
+			return ICEServer{}, fmt.Errorf("%q: empty port", s)
+		}
+	}
+	if host == "" || strings.ContainsAny(host, "/ ") {
+		return ICEServer{}, fmt.Errorf("%q: bad host", s)
+	}
+	if query != "" {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return ICEServer{}, fmt.Errorf("%q: bad query: %v", s, err)
+		}
+		if t := q.Get("transport"); t != "" && t != "udp" && t != "tcp" {
+			return ICEServer{}, fmt.Errorf("%q: transport must be udp or tcp", s)
+		}
+	}
+	if (scheme == "turn" || scheme == "turns") && srv.Username == "" {
+		return ICEServer{}, fmt.Errorf("%q: a TURN server needs credentials: turn:USER:PASS@host:port", s)
+	}
+	srv.URL = scheme + ":" + rest
+	return srv, nil
+}

@@ -1,0 +1,34 @@
+package httpserver
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// newMetrics registers the server's metrics on a registry of its own, read
+// from the parts' counters at scrape time (nothing on the hot paths).
+func (s *Server) newMetrics() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "peercall", Name: name, Help: help}, f))
+	}
+	counter := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "peercall", Name: name, Help: help}, f))
+	}
+	gauge("connections", "Open signaling WebSocket connections.", func() float64 { return float64(s.signal.Stats().Connections) })
+	gauge("rooms", "Rooms with at least one participant.", func() float64 { return float64(s.backend.Stats().Rooms) })
+	gauge("participants", "Participants in all rooms.", func() float64 { return float64(s.backend.Stats().Participants) })
+	counter("signal_messages_received_total", "Signaling frames read from clients.", func() float64 { return float64(s.signal.Stats().MessagesIn) })
+	counter("signal_messages_relayed_total", "Offers, answers and candidates relayed between participants.", func() float64 { return float64(s.signal.Stats().MessagesRelayed) })
+	counter("signal_errors_total", "Error frames sent to clients.", func() float64 { return float64(s.signal.Stats().Errors) })
+	counter("signal_slow_consumers_total", "Connections dropped for not reading their messages.", func() float64 { return float64(s.signal.Stats().SlowConsumers) })
+	counter("signal_keepalive_expired_total", "Connections dropped for keepalive silence.", func() float64 { return float64(s.signal.Stats().KeepaliveExpired) })
+	if s.turn != nil {
+		gauge("turn_allocations", "Current TURN allocations.", func() float64 { return float64(s.turn.Stats().Allocations) })
+		counter("turn_allocations_total", "TURN allocations created.", func() float64 { return float64(s.turn.Stats().AllocationsTotal) })
+		counter("turn_relayed_bytes_total", "Bytes relayed by TURN, both directions.", func() float64 { return float64(s.turn.Stats().RelayedBytes) })
+		counter("turn_auth_failures_total", "TURN requests refused for bad or expired credentials.", func() float64 { return float64(s.turn.Stats().AuthFailures) })
+	}
+	return reg
+}

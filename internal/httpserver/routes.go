@@ -1,0 +1,84 @@
+package httpserver
+
+import (
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/peercall/peercall/protocol"
+)
+
+// Handler returns the server's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET "+protocol.Path, s.signal)
+	mux.HandleFunc("POST /api/rooms", s.createRoom)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+
+	files := http.FileServerFS(s.webFS)
+	for _, dir := range []string{"/app/", "/sdk/", "/example/"} {
+		mux.Handle("GET "+dir, files)
+	}
+	mux.HandleFunc("GET /{$}", s.appPage)
+	mux.HandleFunc("GET /r/{room}", s.appPage)
+	return securityHeaders(mux)
+}
+
+// appPage serves the single-page app for / and /r/<room>; the app reads the
+// room from its location and explains a bad link itself.
+func (s *Server) appPage(w http.ResponseWriter, r *http.Request) {
+	page, err := fs.ReadFile(s.webFS, "app/index.html")
+	if err != nil {
+		http.Error(w, "web app not found", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Write(page)
+}
+
+func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusCreated, map[string]string{"room": NewRoomName()})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	st := s.backend.Stats()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status":       "ok",
+		"uptime_s":     int(time.Since(s.started).Seconds()),
+		"rooms":        st.Rooms,
+		"participants": st.Participants,
+		"connections":  s.signal.Stats().Connections,
+		"turn":         s.turn != nil,
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// csp allows only the app's own files; media elements play MediaStreams
+// (blob:), the signaling socket is same-origin.
+const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+	"media-src 'self' blob:; connect-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'self'; object-src 'none'"
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		if !strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != protocol.Path {
+			h.Set("Content-Security-Policy", csp)
+			h.Set("Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)")
+		}
+		next.ServeHTTP(w, r)
+	})
+}

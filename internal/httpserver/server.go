@@ -1,0 +1,158 @@
+// Package httpserver wires peercall serve together: configuration, the room
+// backend, the signaling transport, the embedded STUN/TURN server, the web
+// app, health and metrics, behind one http.Handler.
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/peercall/peercall/internal/config"
+	"github.com/peercall/peercall/internal/room"
+	"github.com/peercall/peercall/internal/signal"
+	"github.com/peercall/peercall/internal/turnserver"
+	"github.com/peercall/peercall/protocol"
+	"github.com/peercall/peercall/web"
+)
+
+// Server is a running peercall server.
+type Server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	backend room.Backend
+	signal  *signal.Server
+	turn    *turnserver.Server // nil when disabled
+	ice     []config.ICEServer // external ICE servers
+	webFS   fs.FS
+	reg     *prometheus.Registry
+	started time.Time
+
+	ln   net.Listener
+	http *http.Server
+}
+
+// New validates cfg, binds the HTTP and TURN listeners and returns a server
+// ready to Serve.
+func New(cfg config.Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: log, started: time.Now()}
+	for _, u := range cfg.ICEServers {
+		srv, err := config.ParseICEServer(u)
+		if err != nil {
+			return nil, err
+		}
+		s.ice = append(s.ice, srv)
+	}
+	if cfg.WebDir != "" {
+		if st, err := os.Stat(cfg.WebDir); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("%w: web-dir: %q is not a directory", config.ErrInvalid, cfg.WebDir)
+		}
+		s.webFS = os.DirFS(cfg.WebDir)
+	} else {
+		s.webFS = web.FS()
+	}
+
+	// Local or clustered is decided here, once.
+	s.backend = room.NewLocal(cfg.MaxParticipants)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	s.ln = ln
+	if cfg.TURNEnabled() {
+		s.turn, err = turnserver.New(turnserver.Config{
+			ListenAddr:    cfg.TURNListen,
+			PublicIP:      cfg.TURNPublicIP,
+			Secret:        cfg.TURNSecret,
+			AllowLoopback: cfg.TURNAllowLoopback,
+			Logger:        log.With("component", "turn"),
+		})
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("embedded TURN server: %w", err)
+		}
+	}
+	s.signal = signal.NewServer(signal.Options{
+		Backend:         s.backend,
+		ICEServers:      s.iceServers,
+		MaxParticipants: cfg.MaxParticipants,
+		PingInterval:    cfg.PingInterval,
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		Logger:          log.With("component", "signal"),
+	})
+	s.reg = s.newMetrics()
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Addr is the bound HTTP address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// TURN is the embedded STUN/TURN server, nil when disabled.
+func (s *Server) TURN() *turnserver.Server { return s.turn }
+
+// Serve serves HTTP until Shutdown. It returns nil after a clean shutdown.
+func (s *Server) Serve() error {
+	err := s.http.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown tells connected clients the server is going away, closes their
+// connections, stops HTTP and TURN, and waits until ctx expires at most.
+func (s *Server) Shutdown(ctx context.Context) error {
+	errs := []error{s.signal.Shutdown(ctx), s.http.Shutdown(ctx)}
+	if s.turn != nil {
+		errs = append(errs, s.turn.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// iceServers hands a joining participant the embedded server's URLs with
+// fresh credentials (addressed by the host the client reached us at), then
+// the external ones.
+func (s *Server) iceServers(r *http.Request, participantID string) ([]protocol.ICEServer, time.Time) {
+	var out []protocol.ICEServer
+	var expires time.Time
+	if s.turn != nil {
+		out, expires = s.turn.ICEServers(requestHost(r), participantID)
+	}
+	for _, e := range s.ice {
+		out = append(out, protocol.ICEServer{URLs: []string{e.URL}, Username: e.Username, Credential: e.Credential})
+	}
+	return out, expires
+}
+
+// requestHost is the host part of the request's Host header; "localhost"
+// becomes 127.0.0.1 so ICE needs no name resolution.
+func requestHost(r *http.Request) string {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "" || host == "localhost" {
+		return "127.0.0.1"
+	}
+	return host
+}

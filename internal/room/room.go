@@ -1,0 +1,63 @@
+// Package room holds rooms and their membership: who is in which room, the
+// capacity rule, relaying between members and presence events. It knows
+// nothing of HTTP or WebSocket: a member is reached through a Sink that takes
+// encoded frames and never blocks.
+//
+// Backend is the seam for clustering: Local keeps rooms in memory for a
+// single node; a Redis-backed implementation can replace it without touching
+// the transport. The choice is made once, when wiring the server.
+package room
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/peercall/peercall/protocol"
+)
+
+// Sink delivers frames to one participant's connection. Send must not block:
+// it enqueues, and a sink that cannot keep up closes its own connection.
+// Backends call Send while holding room locks.
+type Sink interface {
+	Send(frame []byte)
+}
+
+// JoinRequest asks to add a participant to a room.
+type JoinRequest struct {
+	Room  string
+	Name  string
+	State protocol.State
+	Sink  Sink
+}
+
+// Backend stores rooms. Implementations are safe for concurrent use.
+type Backend interface {
+	// Join adds a participant, assigning an unguessable ID, and announces
+	// it to the others. It fails with ErrRoomFull at capacity.
+	Join(ctx context.Context, req JoinRequest) (Session, error)
+	// Stats reports current counts.
+	Stats() Stats
+}
+
+// Session is one participant's membership of a room.
+type Session interface {
+	// Self is the participant as the room knows it.
+	Self() protocol.Participant
+	// Others are the room's other members at the time of joining, oldest
+	// first. Later changes arrive on the Sink.
+	Others() []protocol.Participant
+	// Relay delivers an offer, answer or candidate to another member of the
+	// same room, stamped with this session's ID as the sender. It fails
+	// with ErrUnknownPeer if to is not in this room.
+	Relay(msgType, to string, payload json.RawMessage) error
+	// Update changes name and state and tells the others.
+	Update(name string, st protocol.State) error
+	// Leave removes the participant and tells the others why. Idempotent.
+	Leave(reason string)
+}
+
+// Stats are a backend's current counts.
+type Stats struct {
+	Rooms        int
+	Participants int
+}

@@ -1,0 +1,219 @@
+package signal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/peercall/peercall/internal/room"
+	"github.com/peercall/peercall/protocol"
+)
+
+// conn is one participant's WebSocket. The reader runs in the HTTP handler's
+// goroutine and owns session; the writer goroutine owns every write and the
+// close. Anyone may enqueue (Send) or ask to close (closeWith).
+type conn struct {
+	s       *Server
+	ws      *websocket.Conn
+	req     *http.Request
+	limiter *rate.Limiter
+
+	out       chan []byte
+	closing   chan struct{} // closed by closeWith
+	closeOnce sync.Once
+	final     protocol.Error // written before closing; set once before closing is closed
+	writerEnd chan struct{}
+
+	lastRead atomic.Int64 // unix nanoseconds of the last frame read
+	joined   atomic.Bool
+
+	session room.Session // reader goroutine only
+}
+
+func newConn(s *Server, ws *websocket.Conn, r *http.Request) *conn {
+	c := &conn{
+		s:         s,
+		ws:        ws,
+		req:       r,
+		limiter:   rate.NewLimiter(rate.Limit(s.opts.MessageRate), s.opts.MessageBurst),
+		out:       make(chan []byte, s.opts.QueueLen),
+		closing:   make(chan struct{}),
+		writerEnd: make(chan struct{}),
+	}
+	c.lastRead.Store(time.Now().UnixNano())
+	go c.writeLoop()
+	return c
+}
+
+// Send implements room.Sink. It never blocks: a client whose queue is full
+// is not reading, and is disconnected.
+func (c *conn) Send(frame []byte) {
+	select {
+	case c.out <- frame:
+	default:
+		c.s.stats.slowConsumers.Add(1)
+		c.closeWith(protocol.Error{Code: protocol.CodeSlowConsumer, Message: "too many unread messages; the connection is not being read fast enough", Fatal: true})
+	}
+}
+
+func (c *conn) sendJSON(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.s.opts.Logger.Error("marshal outgoing frame", "type", fmt.Sprintf("%T", v), "err", err)
+		return
+	}
+	c.Send(b)
+}
+
+// sendError sends a non-fatal error frame.
+func (c *conn) sendError(e protocol.Error) {
+	e.Type = protocol.TypeError
+	c.s.stats.errors.Add(1)
+	c.sendJSON(e)
+}
+
+// closeWith asks the writer to send e (fatal) and close the connection.
+func (c *conn) closeWith(e protocol.Error) {
+	c.closeOnce.Do(func() {
+		e.Type = protocol.TypeError
+		e.Fatal = true
+		c.final = e
+		close(c.closing)
+	})
+}
+
+func (c *conn) wait() { <-c.writerEnd }
+
+// serve reads frames until the connection ends, then leaves the room.
+func (c *conn) serve() {
+	defer func() {
+		c.closeWith(protocol.Error{}) // no-op if already closing
+		// Tell the room before the close handshake, which may wait for a
+		// dead peer.
+		if c.session != nil {
+			c.session.Leave(c.leaveReason())
+		}
+		c.wait()
+	}()
+	ctx := context.Background()
+	for {
+		typ, data, err := c.ws.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
+				c.s.stats.errors.Add(1)
+			}
+			return
+		}
+		c.lastRead.Store(time.Now().UnixNano())
+		c.s.stats.messagesIn.Add(1)
+		if typ != websocket.MessageText {
+			c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: "binary frames are not part of the protocol; send JSON text frames"})
+			continue
+		}
+		if !c.limiter.Allow() {
+			c.sendError(protocol.Error{Code: protocol.CodeRateLimited, Message: "too many messages; slow down"})
+			continue
+		}
+		if stop := c.handle(data); stop {
+			return
+		}
+	}
+}
+
+func (c *conn) leaveReason() string {
+	select {
+	case <-c.closing:
+		switch c.final.Code {
+		case protocol.CodeTimeout:
+			return protocol.LeftReasonTimeout
+		case protocol.CodeServerShutdown:
+			return protocol.LeftReasonShutdown
+		case protocol.CodeSlowConsumer:
+			return protocol.LeftReasonRemoved
+		}
+	default:
+	}
+	return protocol.LeftReasonLeft
+}
+
+// writeLoop writes queued frames, checks keepalive and performs the close.
+func (c *conn) writeLoop() {
+	defer close(c.writerEnd)
+	tick := time.NewTicker(c.s.opts.PingInterval / 2)
+	defer tick.Stop()
+	start := time.Now()
+	for {
+		select {
+		case f := <-c.out:
+			if err := c.write(f); err != nil {
+				if errors.Is(err, context.DeadlineExceeded) {
+					c.s.stats.slowConsumers.Add(1)
+					c.closeWith(protocol.Error{Code: protocol.CodeSlowConsumer, Message: "write timed out"})
+				} else {
+					c.closeWith(protocol.Error{})
+				}
+				c.ws.CloseNow()
+				return
+			}
+		case now := <-tick.C:
+			if !c.joined.Load() {
+				if now.Sub(start) > c.s.opts.JoinTimeout {
+					c.closeWith(protocol.Error{Code: protocol.CodeTimeout, Message: "no join received in time"})
+				}
+				continue
+			}
+			if now.Sub(time.Unix(0, c.lastRead.Load())) > 3*c.s.opts.PingInterval {
+				c.s.stats.keepaliveExpired.Add(1)
+				c.closeWith(protocol.Error{Code: protocol.CodeTimeout, Message: "no message or ping received in time; connection considered dead"})
+			}
+		case <-c.closing:
+			c.finish()
+			return
+		}
+	}
+}
+
+func (c *conn) write(f []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.opts.WriteTimeout)
+	defer cancel()
+	return c.ws.Write(ctx, websocket.MessageText, f)
+}
+
+// finish sends the final error frame, if any, and closes the socket.
+func (c *conn) finish() {
+	status, reason := websocket.StatusNormalClosure, ""
+	if c.final.Code != "" {
+		c.s.stats.errors.Add(1)
+		if b, err := json.Marshal(c.final); err == nil {
+			_ = c.write(b)
+		}
+		status, reason = closeStatus(c.final.Code), string(c.final.Code)
+	}
+	if err := c.ws.Close(status, reason); err != nil && !errors.Is(err, context.Canceled) {
+		c.ws.CloseNow()
+	}
+}
+
+// closeStatus maps a fatal error code to a WebSocket close status.
+func closeStatus(code protocol.Code) websocket.StatusCode {
+	switch code {
+	case protocol.CodeServerShutdown:
+		return websocket.StatusGoingAway
+	case protocol.CodeTooLarge:
+		return websocket.StatusMessageTooBig
+	case protocol.CodeInternal:
+		return websocket.StatusInternalError
+	case protocol.CodeUnavailable:
+		return websocket.StatusTryAgainLater
+	default:
+		return websocket.StatusPolicyViolation
+	}
+}

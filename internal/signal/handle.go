@@ -1,0 +1,197 @@
+package signal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/peercall/peercall/internal/room"
+	"github.com/peercall/peercall/protocol"
+)
+
+// handle processes one frame. It reports whether the connection should end.
+func (c *conn) handle(data []byte) (stop bool) {
+	var env protocol.Envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: "malformed message: " + jsonProblem(err)})
+		return false
+	}
+	if len(env.ID) > protocol.MaxRequestIDLen {
+		c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("id longer than %d bytes", protocol.MaxRequestIDLen)})
+		return false
+	}
+	ref := env.ID
+	switch env.Type {
+	case protocol.TypePing:
+		c.Send([]byte(`{"type":"pong"}`))
+		return false
+	case protocol.TypeJoin:
+		return c.handleJoin(data, ref)
+	case "":
+		c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: `missing "type"`, Ref: ref})
+		return false
+	}
+	if c.session == nil {
+		if isKnownType(env.Type) {
+			c.sendError(protocol.Error{Code: protocol.CodeNotJoined, Message: fmt.Sprintf("%q before join; send join first", env.Type), Ref: ref})
+		} else {
+			c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("unknown message type %q", env.Type), Ref: ref})
+		}
+		return false
+	}
+	switch env.Type {
+	case protocol.TypeOffer, protocol.TypeAnswer, protocol.TypeCandidate:
+		c.handleRelay(&env)
+	case protocol.TypeUpdate:
+		c.handleUpdate(data, ref)
+	case protocol.TypeLeave:
+		return true
+	default:
+		c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf("unknown message type %q", env.Type), Ref: ref})
+	}
+	return false
+}
+
+func isKnownType(t string) bool {
+	switch t {
+	case protocol.TypeUpdate, protocol.TypeLeave, protocol.TypeOffer, protocol.TypeAnswer, protocol.TypeCandidate:
+		return true
+	}
+	return false
+}
+
+func (c *conn) handleJoin(data []byte, ref string) bool {
+	if c.session != nil {
+		c.sendError(protocol.Error{Code: protocol.CodeAlreadyJoined, Message: "this connection has already joined a room; open another connection to join another", Ref: ref})
+		return false
+	}
+	var j protocol.Join
+	if err := json.Unmarshal(data, &j); err != nil {
+		c.closeWith(protocol.Error{Code: protocol.CodeBadRequest, Message: "malformed join: " + jsonProblem(err), Ref: ref})
+		return true
+	}
+	if j.Version != protocol.Version {
+		c.closeWith(protocol.Error{Code: protocol.CodeUnsupportedVersion, Message: fmt.Sprintf("protocol version %d is not supported; this server speaks version %d", j.Version, protocol.Version), Ref: ref})
+		return true
+	}
+	name, err := validateJoin(&j)
+	if err != nil {
+		c.closeWith(protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error(), Ref: ref})
+		return true
+	}
+	sess, err := c.s.opts.Backend.Join(context.Background(), room.JoinRequest{Room: j.Room, Name: name, State: j.State, Sink: c})
+	if err != nil {
+		e := errorFor(err)
+		e.Ref = ref
+		if errors.Is(err, room.ErrRoomFull) {
+			e.Message = fmt.Sprintf("room %q is full (%d participants at most)", j.Room, c.s.opts.MaxParticipants)
+		}
+		c.closeWith(e)
+		return true
+	}
+	c.session = sess
+	c.joined.Store(true)
+	self := sess.Self()
+	joined := protocol.Joined{
+		Type:            protocol.TypeJoined,
+		Version:         protocol.Version,
+		Room:            j.Room,
+		Self:            self,
+		Participants:    sess.Others(),
+		ICEServers:      []protocol.ICEServer{},
+		PingIntervalMS:  int(c.s.opts.PingInterval.Milliseconds()),
+		MaxParticipants: c.s.opts.MaxParticipants,
+	}
+	if c.s.opts.ICEServers != nil {
+		servers, expires := c.s.opts.ICEServers(c.req, self.ID)
+		joined.ICEServers = append(joined.ICEServers, servers...)
+		if !expires.IsZero() {
+			joined.ICEServersExpireAt = expires.UnixMilli()
+		}
+	}
+	c.sendJSON(joined)
+	return false
+}
+
+func (c *conn) handleRelay(env *protocol.Envelope) {
+	if env.To == "" {
+		c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf(`%s needs "to": the recipient's participant ID`, env.Type), Ref: env.ID})
+		return
+	}
+	if len(env.Payload) == 0 || string(env.Payload) == "null" || env.Payload[0] != '{' {
+		c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf(`%s needs "payload": a JSON object`, env.Type), Ref: env.ID})
+		return
+	}
+	if err := c.session.Relay(env.Type, env.To, env.Payload); err != nil {
+		e := errorFor(err)
+		e.Ref = env.ID
+		if errors.Is(err, room.ErrUnknownPeer) {
+			e.Message = fmt.Sprintf("participant %q is not in this room", truncate(env.To, 64))
+		}
+		c.sendError(e)
+		return
+	}
+	c.s.stats.messagesRelayed.Add(1)
+}
+
+func (c *conn) handleUpdate(data []byte, ref string) {
+	var u protocol.Update
+	if err := json.Unmarshal(data, &u); err != nil {
+		c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: "malformed update: " + jsonProblem(err), Ref: ref})
+		return
+	}
+	name, err := validateName(u.Name)
+	if err != nil {
+		c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error(), Ref: ref})
+		return
+	}
+	if err := c.session.Update(name, u.State); err != nil {
+		e := errorFor(err)
+		e.Ref = ref
+		c.sendError(e)
+	}
+}
+
+// errorFor maps backend errors to protocol errors: the one place where
+// internal errors become what users see.
+func errorFor(err error) protocol.Error {
+	switch {
+	case errors.Is(err, room.ErrRoomFull):
+		return protocol.Error{Code: protocol.CodeRoomFull, Message: "the room is full"}
+	case errors.Is(err, room.ErrUnknownPeer):
+		return protocol.Error{Code: protocol.CodeUnknownPeer, Message: "no such participant in this room"}
+	case errors.Is(err, room.ErrLeft):
+		return protocol.Error{Code: protocol.CodeNotJoined, Message: "you have left the room"}
+	case errors.Is(err, room.ErrBadRelay):
+		return protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error()}
+	case errors.Is(err, room.ErrUnavailable):
+		return protocol.Error{Code: protocol.CodeUnavailable, Message: "the room service is unavailable; try again shortly"}
+	default:
+		return protocol.Error{Code: protocol.CodeInternal, Message: "internal server error"}
+	}
+}
+
+// jsonProblem describes a decode error without echoing the input back.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("invalid JSON at byte %d", se.Offset)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Sprintf("field %q must be %s, not %s", te.Field, te.Type, te.Value)
+		}
+		return fmt.Sprintf("expected a JSON object, got %s", te.Value)
+	default:
+		return "invalid JSON"
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

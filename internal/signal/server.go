@@ -1,0 +1,194 @@
+// Package signal is the WebSocket transport of peercall's signaling: one
+// connection per participant, frames decoded and validated here, routed by
+// their envelope through a room.Backend, and written by one writer goroutine
+// per connection with a write deadline.
+package signal
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/peercall/peercall/internal/room"
+	"github.com/peercall/peercall/protocol"
+)
+
+// ICEServerFunc returns the ICE servers for a participant joining through
+// request r, and when their credentials expire.
+type ICEServerFunc func(r *http.Request, participantID string) ([]protocol.ICEServer, time.Time)
+
+// Options configure a Server. Zero values mean the documented default.
+type Options struct {
+	Backend room.Backend // required
+	// ICEServers hands out ICE servers at join. Nil: none.
+	ICEServers ICEServerFunc
+	// MaxParticipants is reported to clients in joined. Informational; the
+	// backend enforces capacity.
+	MaxParticipants int
+	// PingInterval clients must keep; silence for 3 intervals closes the
+	// connection. Default 5s.
+	PingInterval time.Duration
+	// JoinTimeout is how long a new connection may take to send join.
+	// Default 10s.
+	JoinTimeout time.Duration
+	// MaxMessageBytes is the largest frame read. Default protocol.MaxMessageBytes.
+	MaxMessageBytes int
+	// QueueLen is the per-connection outgoing queue; a client that lets it
+	// fill is disconnected as a slow consumer. Default 256 frames.
+	QueueLen int
+	// WriteTimeout bounds each write. Default 10s.
+	WriteTimeout time.Duration
+	// MessageRate and MessageBurst limit frames per second per connection.
+	// Defaults 50 and 200.
+	MessageRate  float64
+	MessageBurst int
+	// OriginPatterns allows cross-origin WebSocket clients (browsers on
+	// other sites). Same-origin is always allowed. Default none.
+	OriginPatterns []string
+	Logger         *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.PingInterval == 0 {
+		o.PingInterval = 5 * time.Second
+	}
+	if o.JoinTimeout == 0 {
+		o.JoinTimeout = 10 * time.Second
+	}
+	if o.MaxMessageBytes == 0 {
+		o.MaxMessageBytes = protocol.MaxMessageBytes
+	}
+	if o.QueueLen == 0 {
+		o.QueueLen = 256
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.MessageRate == 0 {
+		o.MessageRate = 50
+	}
+	if o.MessageBurst == 0 {
+		o.MessageBurst = 200
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server accepts signaling WebSockets. It is an http.Handler.
+type Server struct {
+	opts  Options
+	stats counters
+
+	mu       sync.Mutex // guards conns and shutdown
+	conns    map[*conn]struct{}
+	shutdown bool
+	wg       sync.WaitGroup // one per live connection
+}
+
+// NewServer returns a signaling server.
+func NewServer(opts Options) *Server {
+	opts.setDefaults()
+	return &Server{opts: opts, conns: map[*conn]struct{}{}}
+}
+
+// ServeHTTP upgrades the request to a WebSocket and serves it until it ends.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		OriginPatterns:  s.opts.OriginPatterns,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		s.opts.Logger.Debug("websocket accept failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	ws.SetReadLimit(int64(s.opts.MaxMessageBytes))
+	c := newConn(s, ws, r)
+	if !s.track(c) {
+		c.closeWith(protocol.Error{Code: protocol.CodeServerShutdown, Message: "server is shutting down", Fatal: true})
+		c.wait()
+		return
+	}
+	defer s.untrack(c)
+	c.serve()
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.stats.connections.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.stats.connections.Add(-1)
+	s.wg.Done()
+}
+
+// Shutdown tells every connected client that the server is going away,
+// closes their connections and waits for them to end or ctx to expire. New
+// connections are refused from the first call.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.closeWith(protocol.Error{Code: protocol.CodeServerShutdown, Message: "server is shutting down; reconnect shortly", Fatal: true})
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stats are the transport's counters.
+type Stats struct {
+	Connections      int64  // open WebSockets
+	MessagesIn       uint64 // frames read
+	MessagesRelayed  uint64 // offer, answer and candidate frames relayed
+	Errors           uint64 // error frames sent
+	SlowConsumers    uint64 // connections dropped for not reading
+	KeepaliveExpired uint64 // connections dropped for silence
+}
+
+type counters struct {
+	connections      atomic.Int64
+	messagesIn       atomic.Uint64
+	messagesRelayed  atomic.Uint64
+	errors           atomic.Uint64
+	slowConsumers    atomic.Uint64
+	keepaliveExpired atomic.Uint64
+}
+
+// Stats returns the current counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Connections:      s.stats.connections.Load(),
+		MessagesIn:       s.stats.messagesIn.Load(),
+		MessagesRelayed:  s.stats.messagesRelayed.Load(),
+		Errors:           s.stats.errors.Load(),
+		SlowConsumers:    s.stats.slowConsumers.Load(),
+		KeepaliveExpired: s.stats.keepaliveExpired.Load(),
+	}
+}
