@@ -1,0 +1,131 @@
+package config_test
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/peercall/peercall/internal/config"
+)
+
+func load(t *testing.T, args []string, env map[string]string) (config.Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return config.Load(fs, args, func(k string) string { return env[k] })
+}
+
+func TestNothingConfiguredGivesTheDefaults(t *testing.T) {
+	cfg, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != ":8080" || cfg.TURNListen != ":3478" || cfg.MaxParticipants != 6 || cfg.PingInterval != 5*time.Second || cfg.TURNAllowLoopback {
+		t.Fatalf("defaults %+v", cfg)
+	}
+}
+
+func TestFlagsBeatEnvironmentWhichBeatsTheFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "peercall.yaml")
+	os.WriteFile(path, []byte("listen: \":7000\"\nmax_participants: 4\nturn_secret: fromfile\nice_servers:\n  - stun:stun.example.org:3478\nping_interval: 2s\n"), 0o600)
+	cfg, err := load(t,
+		[]string{"--config", path, "--max-participants=3", "--ice-server", "stun:a.example:3478", "--ice-server", "turn:u:p@b.example:3478?transport=tcp"},
+		map[string]string{"PEERCALL_LISTEN": ":7001", "PEERCALL_MAX_PARTICIPANTS": "5", "PEERCALL_TURN_ALLOW_LOOPBACK": "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != ":7001" {
+		t.Errorf("env should beat file: listen %q", cfg.Listen)
+	}
+	if cfg.MaxParticipants != 3 {
+		t.Errorf("flag should beat env: max %d", cfg.MaxParticipants)
+	}
+	if cfg.TURNSecret != "fromfile" || cfg.PingInterval != 2*time.Second || !cfg.TURNAllowLoopback {
+		t.Errorf("file and env values lost: %+v", cfg)
+	}
+	if strings.Join(cfg.ICEServers, " ") != "stun:a.example:3478 turn:u:p@b.example:3478?transport=tcp" {
+		t.Errorf("repeatable flag should replace the file's list: %q", cfg.ICEServers)
+	}
+}
+
+func TestTheConfigFileCanComeFromTheEnvironment(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("max_participants: 8\n"), 0o600)
+	cfg, err := load(t, nil, map[string]string{"PEERCALL_CONFIG": path, "PEERCALL_ICE_SERVER": "stun:a.example:1, stun:b.example:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MaxParticipants != 8 || len(cfg.ICEServers) != 2 {
+		t.Fatalf("%+v", cfg)
+	}
+}
+
+func TestBadConfigurationIsRefusedClearly(t *testing.T) {
+	yamlWith := func(body string) string {
+		p := filepath.Join(t.TempDir(), "c.yaml")
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"an unknown YAML key is refused", []string{"--config", yamlWith("max_participant: 3\n")}, nil, "max_participant"},
+		{"a missing config file is refused", []string{"--config", "/nonexistent/peercall.yaml"}, nil, "no such file"},
+		{"a listen address without a port is refused", []string{"--listen", "localhost"}, nil, "listen"},
+		{"a public IP that is not an IP is refused", []string{"--turn-public-ip", "example.org"}, nil, "turn-public-ip"},
+		{"a one-person room limit is refused", []string{"--max-participants", "1"}, nil, "max-participants"},
+		{"a non-numeric env value is refused", nil, map[string]string{"PEERCALL_MAX_PARTICIPANTS": "six"}, "PEERCALL_MAX_PARTICIPANTS"},
+		{"a TURN URL without credentials is refused", []string{"--ice-server", "turn:turn.example.org:3478"}, nil, "credentials"},
+		{"an http URL as ICE server is refused", []string{"--ice-server", "http://example.org"}, nil, "scheme"},
+		{"a stray argument is refused", []string{"extra"}, nil, "unexpected argument"},
+		{"an unknown log level is refused", []string{"--log-level", "loud"}, nil, "log-level"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.args, tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidationErrorsAreTyped(t *testing.T) {
+	c := config.Config{MaxParticipants: 100}
+	if err := c.Validate(); !errors.Is(err, config.ErrInvalid) {
+		t.Fatalf("%v", err)
+	}
+}
+
+func TestParseICEServerSplitsCredentials(t *testing.T) {
+	s, err := config.ParseICEServer("turn:alice:p%40ss@turn.example.org:3478?transport=udp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.URL != "turn:turn.example.org:3478?transport=udp" || s.Username != "alice" || s.Credential != "p@ss" {
+		t.Fatalf("%+v", s)
+	}
+}
+
+func TestTheSampleConfigIsValid(t *testing.T) {
+	data, err := os.ReadFile("../../config-sample.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	if err := config.DecodeYAML(data, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
