@@ -95,6 +95,10 @@ type Participant struct {
 	Name     string `json:"name"`
 	State    State  `json:"state"`
 	JoinedAt int64  `json:"joined_at"` // Unix milliseconds
+	// Reconnecting is true while the participant's signaling connection is
+	// down and the server waits for it to resume. Its media may well still
+	// flow: peer connections do not depend on the server.
+	Reconnecting bool `json:"reconnecting,omitempty"`
 }
 
 // Join is the first frame a client sends.
@@ -107,6 +111,12 @@ type Join struct {
 	State   State  `json:"state"`
 	// Token is an access token, required when the server runs in token mode.
 	Token string `json:"token,omitempty"`
+	// Resume is the resume_token of an earlier joined in this room. With a
+	// valid one the server gives the participant back its ID: within the
+	// grace period it re-attaches the session (the others saw only
+	// "reconnecting"); after it, or on a restarted server sharing the
+	// session secret, it re-creates the participant with the same ID.
+	Resume string `json:"resume,omitempty"`
 }
 
 // ICEServer mirrors the W3C RTCIceServer dictionary.
@@ -136,6 +146,16 @@ type Joined struct {
 	PingIntervalMS int `json:"ping_interval_ms"`
 	// MaxParticipants is the room's capacity.
 	MaxParticipants int `json:"max_participants"`
+	// ResumeToken lets the client rejoin as the same participant after its
+	// connection drops (send it as join.resume). It is refreshed in every
+	// joined.
+	ResumeToken string `json:"resume_token"`
+	// Resumed is true when join.resume was honoured: Self.ID is the earlier
+	// ID and existing peer connections should be kept.
+	Resumed bool `json:"resumed"`
+	// ResumeGraceMS is how long the server keeps a dropped participant
+	// before announcing it as left.
+	ResumeGraceMS int `json:"resume_grace_ms"`
 }
 
 // Update changes the sender's name and state. Both fields are sent whole.
@@ -207,6 +227,7 @@ const (
 	CodeTimeout            Code = "timeout"             // no join or keepalive in time
 	CodeSlowConsumer       Code = "slow_consumer"       // client does not read its frames
 	CodeServerShutdown     Code = "server_shutdown"     // server going away
+	CodeReplaced           Code = "replaced"            // session resumed on another connection
 	CodeUnavailable        Code = "unavailable"         // backend (e.g. room store) unavailable
 	CodeInternal           Code = "internal"            // server bug; please report
 )

@@ -46,6 +46,13 @@ type Config struct {
 	MaxMessageBytes int `yaml:"max_message_bytes"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log_level"`
+	// ResumeGrace is how long a participant whose connection dropped is
+	// kept for it to resume before the room is told it left. Default 25s.
+	ResumeGrace time.Duration `yaml:"resume_grace"`
+	// SessionSecret signs resume tokens. Give a restarted server the same
+	// secret and its clients come back with their identities. Default:
+	// random at each start.
+	SessionSecret string `yaml:"session_secret"`
 }
 
 // Defaults.
@@ -56,6 +63,7 @@ const (
 	DefaultPingInterval    = 5 * time.Second
 	DefaultMaxMessageBytes = 64 << 10
 	DefaultLogLevel        = "info"
+	DefaultResumeGrace     = 25 * time.Second
 )
 
 // Default returns the configuration used when nothing is configured.
@@ -67,6 +75,7 @@ func Default() Config {
 		PingInterval:    DefaultPingInterval,
 		MaxMessageBytes: DefaultMaxMessageBytes,
 		LogLevel:        DefaultLogLevel,
+		ResumeGrace:     DefaultResumeGrace,
 	}
 }
 
@@ -97,6 +106,9 @@ func (c *Config) Validate() error {
 	if c.LogLevel == "" {
 		c.LogLevel = d.LogLevel
 	}
+	if c.ResumeGrace == 0 {
+		c.ResumeGrace = d.ResumeGrace
+	}
 	bad := func(key, format string, a ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrInvalid, key, fmt.Sprintf(format, a...))
 	}
@@ -119,6 +131,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageBytes < 4<<10 || c.MaxMessageBytes > 16<<20 {
 		return bad("max-message-bytes", "%d is outside 4 KiB..16 MiB", c.MaxMessageBytes)
+	}
+	if c.ResumeGrace < 0 || c.ResumeGrace > 10*time.Minute {
+		return bad("resume-grace", "%v is outside 0..10m", c.ResumeGrace)
+	}
+	if c.SessionSecret != "" && len(c.SessionSecret) < 16 {
+		return bad("session-secret", "use at least 16 characters")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -37,6 +37,8 @@ var options = []option{
 	{"ping-interval", "keepalive interval clients must ping at; silent for 3 intervals means dead", func(c *Config) any { return &c.PingInterval }},
 	{"max-message-bytes", "largest signaling message accepted", func(c *Config) any { return &c.MaxMessageBytes }},
 	{"log-level", "debug, info, warn or error", func(c *Config) any { return &c.LogLevel }},
+	{"resume-grace", "how long a dropped participant may resume before the room is told it left", func(c *Config) any { return &c.ResumeGrace }},
+	{"session-secret", "secret signing resume tokens; share it across restarts so clients keep their identity (default: random at each start)", func(c *Config) any { return &c.SessionSecret }},
 }
 
 // EnvName returns the environment twin of a flag name.

@@ -62,7 +62,7 @@ func TestTheServerServesAppHealthMetricsAndRoomNames(t *testing.T) {
 			var r struct{ Room string }
 			json.NewDecoder(resp.Body).Decode(&r)
 			resp.Body.Close()
-			if resp.StatusCode != 201 || !protocol.ValidRoomName(r.Room) || seen[r.Room] || len(r.Room) < 20 {
+			if resp.StatusCode != 201 || !protocol.ValidRoomName(r.Room) || seen[r.Room] || len(r.Room) < 18 {
 				t.Fatalf("%d %q", resp.StatusCode, r.Room)
 			}
 			seen[r.Room] = true

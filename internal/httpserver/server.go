@@ -67,7 +67,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 
 	// Local or clustered is decided here, once.
-	s.backend = room.NewLocal(cfg.MaxParticipants)
+	s.backend = room.NewLocal(room.LocalOptions{
+		MaxParticipants: cfg.MaxParticipants,
+		Grace:           cfg.ResumeGrace,
+		SessionSecret:   []byte(cfg.SessionSecret),
+	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -91,6 +95,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Backend:         s.backend,
 		ICEServers:      s.iceServers,
 		MaxParticipants: cfg.MaxParticipants,
+		ResumeGrace:     cfg.ResumeGrace,
 		PingInterval:    cfg.PingInterval,
 		MaxMessageBytes: cfg.MaxMessageBytes,
 		Logger:          log.With("component", "signal"),

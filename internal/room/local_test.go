@@ -16,10 +16,26 @@ import (
 type sink struct {
 	mu     sync.Mutex
 	frames []string
+	closed bool
 }
 
-func (s *sink) Send(f []byte) { s.mu.Lock(); s.frames = append(s.frames, string(f)); s.mu.Unlock() }
-func (s *sink) all() []string  { s.mu.Lock(); defer s.mu.Unlock(); return append([]string(nil), s.frames...) }
+func (s *sink) Send(f []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frames = append(s.frames, string(f))
+}
+
+func (s *sink) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+}
+
+func (s *sink) all() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.frames...)
+}
 
 func join(t *testing.T, b room.Backend, roomName, name string) (room.Session, *sink) {
 	t.Helper()
@@ -32,7 +48,7 @@ func join(t *testing.T, b room.Backend, roomName, name string) (room.Session, *s
 }
 
 func TestConcurrentJoinsForTheLastPlacesAdmitExactlyTheCapacity(t *testing.T) {
-	b := room.NewLocal(6)
+	b := room.NewLocal(room.LocalOptions{MaxParticipants: 6})
 	join(t, b, "demo", "early-1")
 	join(t, b, "demo", "early-2")
 	var admitted, full atomic.Int32
@@ -62,7 +78,7 @@ func TestConcurrentJoinsForTheLastPlacesAdmitExactlyTheCapacity(t *testing.T) {
 }
 
 func TestParticipantIDsAreUniqueAndUnguessable(t *testing.T) {
-	b := room.NewLocal(50)
+	b := room.NewLocal(room.LocalOptions{MaxParticipants: 50})
 	seen := map[string]bool{}
 	for range 50 {
 		s, _ := join(t, b, "ids", "x")
@@ -75,7 +91,7 @@ func TestParticipantIDsAreUniqueAndUnguessable(t *testing.T) {
 }
 
 func TestRelayReachesOnlyTheNamedMemberOfTheSameRoom(t *testing.T) {
-	b := room.NewLocal(6)
+	b := room.NewLocal(room.LocalOptions{MaxParticipants: 6})
 	alice, _ := join(t, b, "a", "alice")
 	bob, bobSink := join(t, b, "a", "bob")
 	_, eveSink := join(t, b, "b", "eve")
@@ -100,7 +116,7 @@ func TestRelayReachesOnlyTheNamedMemberOfTheSameRoom(t *testing.T) {
 }
 
 func TestLeaveAnnouncesOnceAndEmptiesTheRoom(t *testing.T) {
-	b := room.NewLocal(6)
+	b := room.NewLocal(room.LocalOptions{MaxParticipants: 6})
 	alice, aliceSink := join(t, b, "demo", "alice")
 	bob, _ := join(t, b, "demo", "bob")
 	bob.Leave(protocol.LeftReasonTimeout)
@@ -124,7 +140,7 @@ func TestLeaveAnnouncesOnceAndEmptiesTheRoom(t *testing.T) {
 }
 
 func TestOthersAreListedOldestFirst(t *testing.T) {
-	b := room.NewLocal(6)
+	b := room.NewLocal(room.LocalOptions{MaxParticipants: 6})
 	a, _ := join(t, b, "demo", "a")
 	c, _ := join(t, b, "demo", "c")
 	d, _ := join(t, b, "demo", "d")
@@ -135,7 +151,7 @@ func TestOthersAreListedOldestFirst(t *testing.T) {
 }
 
 func BenchmarkRelay(b *testing.B) {
-	be := room.NewLocal(6)
+	be := room.NewLocal(room.LocalOptions{MaxParticipants: 6})
 	alice, _ := be.Join(context.Background(), room.JoinRequest{Room: "r", Sink: discard{}})
 	bob, _ := be.Join(context.Background(), room.JoinRequest{Room: "r", Sink: discard{}})
 	payload := json.RawMessage(`{"candidate":"candidate:842163049 1 udp 1677729535 203.0.113.7 46154 typ srflx raddr 0.0.0.0 rport 0 generation 0 ufrag sXJ3 network-cost 999","sdpMid":"0","sdpMLineIndex":0}`)
@@ -149,3 +165,4 @@ func BenchmarkRelay(b *testing.B) {
 type discard struct{}
 
 func (discard) Send([]byte) {}
+func (discard) Close()      {}

@@ -15,11 +15,14 @@ import (
 	"github.com/peercall/peercall/protocol"
 )
 
-// Sink delivers frames to one participant's connection. Send must not block:
-// it enqueues, and a sink that cannot keep up closes its own connection.
-// Backends call Send while holding room locks.
+// Sink delivers frames to one participant's connection. Neither method may
+// block: Send enqueues, and a sink that cannot keep up closes its own
+// connection. Backends call them while holding room locks.
 type Sink interface {
 	Send(frame []byte)
+	// Close ends the connection because the session was resumed on
+	// another one.
+	Close()
 }
 
 // JoinRequest asks to add a participant to a room.
@@ -28,6 +31,10 @@ type JoinRequest struct {
 	Name  string
 	State protocol.State
 	Sink  Sink
+	// ResumeToken, from an earlier Session, asks for the same participant
+	// ID. An invalid or expired token is ignored: the join proceeds as a
+	// new participant.
+	ResumeToken string
 }
 
 // Backend stores rooms. Implementations are safe for concurrent use.
@@ -54,6 +61,15 @@ type Session interface {
 	Update(name string, st protocol.State) error
 	// Leave removes the participant and tells the others why. Idempotent.
 	Leave(reason string)
+	// Detach is for a connection that dropped without leaving: the others
+	// see the participant as reconnecting, frames for it are held, and it
+	// is removed (reason timeout) unless it resumes within the grace
+	// period. Idempotent.
+	Detach()
+	// ResumeToken is the token that resumes this participant.
+	ResumeToken() string
+	// Resumed reports whether the join honoured a resume token.
+	Resumed() bool
 }
 
 // Stats are a backend's current counts.

@@ -31,7 +31,8 @@ type Server struct {
 	stopErr  error
 }
 
-// Start starts a server configured by Default and then each option, and
+// Start starts a server configured by config.Default, loopback addresses,
+// TURN allowing loopback peers and a 5 s resume grace, then each option, and
 // shuts it down when the test ends. Set PEERCALL_TEST_LOG=debug to see its
 // log.
 func Start(t testing.TB, opts ...func(*config.Config)) *Server {
@@ -40,6 +41,9 @@ func Start(t testing.TB, opts ...func(*config.Config)) *Server {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.TURNListen = "127.0.0.1:0"
 	cfg.TURNAllowLoopback = true
+	// Short, so tests of dropped connections end quickly; tests of
+	// resuming raise it.
+	cfg.ResumeGrace = 5 * time.Second
 	for _, o := range opts {
 		o(&cfg)
 	}

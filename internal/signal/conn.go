@@ -35,6 +35,10 @@ type conn struct {
 	lastRead atomic.Int64 // unix nanoseconds of the last frame read
 	joined   atomic.Bool
 
+	mu      sync.Mutex // guards holding and early
+	holding bool       // between joining the room and queueing joined
+	early   [][]byte   // frames for the client that must follow joined
+
 	session room.Session // reader goroutine only
 }
 
@@ -56,6 +60,39 @@ func newConn(s *Server, ws *websocket.Conn, r *http.Request) *conn {
 // Send implements room.Sink. It never blocks: a client whose queue is full
 // is not reading, and is disconnected.
 func (c *conn) Send(frame []byte) {
+	c.mu.Lock()
+	if c.holding {
+		c.early = append(c.early, frame)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.enqueue(frame)
+}
+
+// hold makes Send keep frames back until release, so that joined is the
+// first frame of a session even when the room talks to the new member
+// before the transport has queued joined.
+func (c *conn) hold() {
+	c.mu.Lock()
+	c.holding = true
+	c.mu.Unlock()
+}
+
+// release queues first, then the frames held back, and resumes Send.
+func (c *conn) release(first []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if first != nil {
+		c.enqueue(first)
+	}
+	for _, f := range c.early {
+		c.enqueue(f)
+	}
+	c.early, c.holding = nil, false
+}
+
+func (c *conn) enqueue(frame []byte) {
 	select {
 	case c.out <- frame:
 	default:
@@ -92,14 +129,21 @@ func (c *conn) closeWith(e protocol.Error) {
 
 func (c *conn) wait() { <-c.writerEnd }
 
-// serve reads frames until the connection ends, then leaves the room.
+// serve reads frames until the connection ends, then leaves the room, or,
+// if the connection dropped without a goodbye, detaches from it so that the
+// participant can resume within the grace period.
 func (c *conn) serve() {
+	left := false
 	defer func() {
 		c.closeWith(protocol.Error{}) // no-op if already closing
 		// Tell the room before the close handshake, which may wait for a
 		// dead peer.
 		if c.session != nil {
-			c.session.Leave(c.leaveReason())
+			if left {
+				c.session.Leave(protocol.LeftReasonLeft)
+			} else {
+				c.session.Detach()
+			}
 		}
 		c.wait()
 	}()
@@ -107,9 +151,9 @@ func (c *conn) serve() {
 	for {
 		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
-			if websocket.CloseStatus(err) == websocket.StatusMessageTooBig {
-				c.s.stats.errors.Add(1)
-			}
+			// A close frame from the client is a goodbye; anything else
+			// (reset, EOF, our own timeout) is a drop.
+			left = websocket.CloseStatus(err) != -1 && websocket.CloseStatus(err) != websocket.StatusMessageTooBig
 			return
 		}
 		c.lastRead.Store(time.Now().UnixNano())
@@ -123,25 +167,15 @@ func (c *conn) serve() {
 			continue
 		}
 		if stop := c.handle(data); stop {
+			left = true
 			return
 		}
 	}
 }
 
-func (c *conn) leaveReason() string {
-	select {
-	case <-c.closing:
-		switch c.final.Code {
-		case protocol.CodeTimeout:
-			return protocol.LeftReasonTimeout
-		case protocol.CodeServerShutdown:
-			return protocol.LeftReasonShutdown
-		case protocol.CodeSlowConsumer:
-			return protocol.LeftReasonRemoved
-		}
-	default:
-	}
-	return protocol.LeftReasonLeft
+// Close implements room.Sink: the session was resumed on another connection.
+func (c *conn) Close() {
+	c.closeWith(protocol.Error{Code: protocol.CodeReplaced, Message: "this session was resumed on another connection"})
 }
 
 // writeLoop writes queued frames, checks keepalive and performs the close.

@@ -29,7 +29,7 @@ func FuzzHandle(f *testing.F) {
 		f.Add([]byte(s), true)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, joinFirst bool) {
-		srv := NewServer(Options{Backend: room.NewLocal(6), MaxParticipants: 6})
+		srv := NewServer(Options{Backend: room.NewLocal(room.LocalOptions{}), MaxParticipants: 6})
 		peer := newTestConn(srv)
 		peer.handle([]byte(`{"type":"join","version":1,"room":"demo","name":"peer"}`))
 		c := newTestConn(srv)

@@ -80,8 +80,10 @@ func (c *conn) handleJoin(data []byte, ref string) bool {
 		c.closeWith(protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error(), Ref: ref})
 		return true
 	}
-	sess, err := c.s.opts.Backend.Join(context.Background(), room.JoinRequest{Room: j.Room, Name: name, State: j.State, Sink: c})
+	c.hold()
+	sess, err := c.s.opts.Backend.Join(context.Background(), room.JoinRequest{Room: j.Room, Name: name, State: j.State, Sink: c, ResumeToken: j.Resume})
 	if err != nil {
+		c.release(nil)
 		e := errorFor(err)
 		e.Ref = ref
 		if errors.Is(err, room.ErrRoomFull) {
@@ -102,6 +104,9 @@ func (c *conn) handleJoin(data []byte, ref string) bool {
 		ICEServers:      []protocol.ICEServer{},
 		PingIntervalMS:  int(c.s.opts.PingInterval.Milliseconds()),
 		MaxParticipants: c.s.opts.MaxParticipants,
+		ResumeToken:     sess.ResumeToken(),
+		Resumed:         sess.Resumed(),
+		ResumeGraceMS:   int(c.s.opts.ResumeGrace.Milliseconds()),
 	}
 	if c.s.opts.ICEServers != nil {
 		servers, expires := c.s.opts.ICEServers(c.req, self.ID)
@@ -110,7 +115,13 @@ func (c *conn) handleJoin(data []byte, ref string) bool {
 			joined.ICEServersExpireAt = expires.UnixMilli()
 		}
 	}
-	c.sendJSON(joined)
+	b, err := json.Marshal(joined)
+	if err != nil {
+		c.release(nil)
+		c.closeWith(protocol.Error{Code: protocol.CodeInternal, Message: "internal server error", Ref: ref})
+		return true
+	}
+	c.release(b)
 	return false
 }
 

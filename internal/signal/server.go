@@ -27,9 +27,10 @@ type Options struct {
 	Backend room.Backend // required
 	// ICEServers hands out ICE servers at join. Nil: none.
 	ICEServers ICEServerFunc
-	// MaxParticipants is reported to clients in joined. Informational; the
-	// backend enforces capacity.
+	// MaxParticipants and ResumeGrace are reported to clients in joined.
+	// Informational; the backend enforces them.
 	MaxParticipants int
+	ResumeGrace     time.Duration
 	// PingInterval clients must keep; silence for 3 intervals closes the
 	// connection. Default 5s.
 	PingInterval time.Duration

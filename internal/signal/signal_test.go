@@ -15,6 +15,9 @@ import (
 	"github.com/peercall/peercall/protocol"
 )
 
+// testGrace is the resume grace period of test servers.
+const testGrace = 300 * time.Millisecond
+
 type testServer struct {
 	*signal.Server
 	url string
@@ -23,8 +26,9 @@ type testServer struct {
 func start(t *testing.T, opts signal.Options) *testServer {
 	t.Helper()
 	if opts.Backend == nil {
-		opts.Backend = room.NewLocal(6)
+		opts.Backend = room.NewLocal(room.LocalOptions{Grace: testGrace})
 		opts.MaxParticipants = 6
+		opts.ResumeGrace = testGrace
 	}
 	s := signal.NewServer(opts)
 	hs := httptest.NewServer(s)
@@ -334,11 +338,20 @@ func TestLeavingIsAnnounced(t *testing.T) {
 			t.Fatalf("leave closed with %v", st)
 		}
 	})
-	t.Run("a participant whose socket closes is announced as left", func(t *testing.T) {
+	t.Run("a participant that closes its socket cleanly is announced as left", func(t *testing.T) {
 		a, b := joinPair(t, s.url, "close")
-		b.ws.CloseNow()
+		b.ws.Close(websocket.StatusGoingAway, "tab closed")
 		m := a.expect(protocol.TypePeerLeft)
-		if m["id"] != b.id {
+		if m["id"] != b.id || m["reason"] != protocol.LeftReasonLeft {
+			t.Fatalf("peer_left %v", m)
+		}
+	})
+	t.Run("a participant whose connection drops is reconnecting, then left after the grace period", func(t *testing.T) {
+		a, b := joinPair(t, s.url, "drop")
+		b.ws.CloseNow()
+		a.expectReconnecting(b.id)
+		m := a.expect(protocol.TypePeerLeft)
+		if m["id"] != b.id || m["reason"] != protocol.LeftReasonTimeout {
 			t.Fatalf("peer_left %v", m)
 		}
 	})
@@ -369,8 +382,11 @@ func TestASilentConnectionIsDetectedAsDead(t *testing.T) {
 		if m["type"] == protocol.TypePong {
 			continue
 		}
+		if m["type"] == protocol.TypePeerUpdated && isReconnecting(m, b.id) {
+			continue
+		}
 		if m["type"] != protocol.TypePeerLeft || m["id"] != b.id || m["reason"] != protocol.LeftReasonTimeout {
-			t.Fatalf("got %v, want peer_left timeout for bob", m)
+			t.Fatalf("got %v, want peer_updated reconnecting then peer_left timeout for bob", m)
 		}
 		break
 	}
@@ -390,10 +406,7 @@ func TestAnOversizedFrameClosesOnlyItsConnection(t *testing.T) {
 	if st := b.expectClosed(); st != websocket.StatusMessageTooBig {
 		t.Fatalf("close status %v, want 1009", st)
 	}
-	m := a.expect(protocol.TypePeerLeft)
-	if m["id"] != b.id {
-		t.Fatalf("peer_left %v", m)
-	}
+	a.expectReconnecting(b.id)
 	a.send(map[string]string{"type": "ping"})
 	a.expect(protocol.TypePong)
 }
@@ -437,18 +450,32 @@ func TestASlowReaderIsDroppedWithoutHurtingOthers(t *testing.T) {
 	for i := 0; i < 2000 && s.Stats().SlowConsumers == 0; i++ {
 		a.sendRaw(`{"type":"candidate","to":"` + b.id + `","payload":` + payload + `}`)
 	}
-	waitFor(t, func() bool { return s.Stats().SlowConsumers == 1 })
+	waitFor(t, func() bool { return s.Stats().SlowConsumers >= 1 })
 	for {
 		m := a.next()
-		if m["type"] == protocol.TypePeerLeft {
+		if m["type"] == protocol.TypePeerLeft && m["id"] == b.id {
 			break
 		}
-		if m["type"] != protocol.TypeError || m["code"] != string(protocol.CodeUnknownPeer) {
-			t.Fatalf("alice got %v", m)
+		if m["type"] == protocol.TypePeerUpdated && isReconnecting(m, b.id) {
+			continue
 		}
+		t.Fatalf("alice got %v", m)
 	}
 	a.send(map[string]string{"type": "ping"})
 	for m := a.next(); m["type"] != protocol.TypePong; m = a.next() {
+	}
+}
+
+func isReconnecting(m map[string]any, id string) bool {
+	p, _ := m["participant"].(map[string]any)
+	return p != nil && p["id"] == id && p["reconnecting"] == true
+}
+
+func (c *wsClient) expectReconnecting(id string) {
+	c.t.Helper()
+	m := c.expect(protocol.TypePeerUpdated)
+	if !isReconnecting(m, id) {
+		c.t.Fatalf("got %v, want %s reconnecting", m, id)
 	}
 }
 
@@ -460,5 +487,58 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 20s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestADroppedClientResumesItsSessionWithoutTheOthersSeeingItLeave(t *testing.T) {
+	s := start(t, signal.Options{Backend: room.NewLocal(room.LocalOptions{Grace: time.Minute}), ResumeGrace: time.Minute})
+	a := dial(t, s.url)
+	a.join("demo", "alice")
+	b := dial(t, s.url)
+	jb := b.join("demo", "bob")
+	a.expect(protocol.TypePeerJoined)
+	token, _ := jb["resume_token"].(string)
+	if token == "" || jb["resumed"] != false || jb["resume_grace_ms"].(float64) != 60000 {
+		t.Fatalf("joined lacks resume fields: %v", jb)
+	}
+	b.ws.CloseNow()
+	a.expectReconnecting(b.id)
+	// An ICE restart offer sent while Bob is away is held for him.
+	a.send(map[string]any{"type": "offer", "to": b.id, "payload": map[string]string{"type": "offer", "sdp": "restart"}})
+
+	b2 := dial(t, s.url)
+	b2.send(protocol.Join{Type: protocol.TypeJoin, Version: protocol.Version, Room: "demo", Name: "bob", Resume: token})
+	j := b2.expect(protocol.TypeJoined)
+	if j["self"].(map[string]any)["id"] != b.id || j["resumed"] != true {
+		t.Fatalf("resume gave %v", j)
+	}
+	if ps := j["participants"].([]any); len(ps) != 1 || ps[0].(map[string]any)["name"] != "alice" {
+		t.Fatalf("participants %v", ps)
+	}
+	if m := b2.expect(protocol.TypeOffer); m["from"] != a.id {
+		t.Fatalf("held offer %v", m)
+	}
+	m := a.expect(protocol.TypePeerUpdated)
+	if p := m["participant"].(map[string]any); p["id"] != b.id || p["reconnecting"] == true {
+		t.Fatalf("alice got %v, want bob back", m)
+	}
+	// Bob can be reached again.
+	a.send(map[string]any{"type": "candidate", "to": b.id, "payload": map[string]string{"candidate": ""}})
+	b2.expect(protocol.TypeCandidate)
+}
+
+func TestResumingOnASecondConnectionClosesTheFirst(t *testing.T) {
+	s := start(t, signal.Options{})
+	a := dial(t, s.url)
+	ja := a.join("demo", "alice")
+	a2 := dial(t, s.url)
+	a2.send(protocol.Join{Type: protocol.TypeJoin, Version: protocol.Version, Room: "demo", Name: "alice", Resume: ja["resume_token"].(string)})
+	if j := a2.expect(protocol.TypeJoined); j["resumed"] != true {
+		t.Fatalf("%v", j)
+	}
+	a.expectError(protocol.CodeReplaced)
+	a.expectClosed()
+	if st := s.Stats(); st.Connections != 1 {
+		waitFor(t, func() bool { return s.Stats().Connections == 1 })
 	}
 }

@@ -16,6 +16,9 @@ func validateJoin(j *protocol.Join) (name string, err error) {
 	if len(j.Token) > protocol.MaxTokenLen {
 		return "", fmt.Errorf("token longer than %d bytes", protocol.MaxTokenLen)
 	}
+	if len(j.Resume) > protocol.MaxTokenLen {
+		return "", fmt.Errorf("resume token longer than %d bytes", protocol.MaxTokenLen)
+	}
 	return validateName(j.Name)
 }
 
