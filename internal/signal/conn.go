@@ -1,10 +1,12 @@
 package signal
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -149,28 +151,69 @@ func (c *conn) serve() {
 	}()
 	ctx := context.Background()
 	for {
-		typ, data, err := c.ws.Read(ctx)
+		typ, r, err := c.ws.Reader(ctx)
 		if err != nil {
 			// A close frame from the client is a goodbye; anything else
 			// (reset, EOF, our own timeout) is a drop.
-			left = websocket.CloseStatus(err) != -1 && websocket.CloseStatus(err) != websocket.StatusMessageTooBig
+			left = websocket.CloseStatus(err) != -1
 			return
 		}
-		c.lastRead.Store(time.Now().UnixNano())
-		c.s.stats.messagesIn.Add(1)
-		if typ != websocket.MessageText {
-			c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: "binary frames are not part of the protocol; send JSON text frames"})
-			continue
+		buf := getBuffer()
+		stop, err := c.readAndHandle(typ, r, buf)
+		putBuffer(buf)
+		if err != nil {
+			return // read error mid-message: a drop, or past the hard size limit
 		}
-		if !c.limiter.Allow() {
-			c.sendError(protocol.Error{Code: protocol.CodeRateLimited, Message: "too many messages; slow down"})
-			continue
-		}
-		if stop := c.handle(data); stop {
+		if stop {
 			left = true
 			return
 		}
 	}
+}
+
+// readAndHandle reads one message into buf and handles it. A message over
+// MaxMessageBytes is refused with too_large and skipped; the socket's hard
+// limit (hardLimitFactor times larger) closes the connection with 1009.
+func (c *conn) readAndHandle(typ websocket.MessageType, r io.Reader, buf *bytes.Buffer) (stop bool, err error) {
+	max := int64(c.s.opts.MaxMessageBytes)
+	n, err := buf.ReadFrom(io.LimitReader(r, max+1))
+	if err != nil {
+		return false, err
+	}
+	c.lastRead.Store(time.Now().UnixNano())
+	c.s.stats.messagesIn.Add(1)
+	if n > max {
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return false, err
+		}
+		c.sendError(protocol.Error{Code: protocol.CodeTooLarge, Message: fmt.Sprintf("message larger than %d bytes; it was dropped", max)})
+		return false, nil
+	}
+	if typ != websocket.MessageText {
+		c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: "binary frames are not part of the protocol; send JSON text frames"})
+		return false, nil
+	}
+	if !c.limiter.Allow() {
+		c.sendError(protocol.Error{Code: protocol.CodeRateLimited, Message: "too many messages; slow down"})
+		return false, nil
+	}
+	return c.handle(buf.Bytes()), nil
+}
+
+// hardLimitFactor sets the size past which a message closes the connection
+// (1009) instead of being skipped with too_large.
+const hardLimitFactor = 16
+
+var bufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuffer() *bytes.Buffer { return bufferPool.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > 64<<10 {
+		return // let the rare big buffer go
+	}
+	b.Reset()
+	bufferPool.Put(b)
 }
 
 // Close implements room.Sink: the session was resumed on another connection.

@@ -108,7 +108,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.opts.Logger.Debug("websocket accept failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	ws.SetReadLimit(int64(s.opts.MaxMessageBytes))
+	ws.SetReadLimit(int64(s.opts.MaxMessageBytes) * hardLimitFactor)
 	c := newConn(s, ws, r)
 	if !s.track(c) {
 		c.closeWith(protocol.Error{Code: protocol.CodeServerShutdown, Message: "server is shutting down", Fatal: true})

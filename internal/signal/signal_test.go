@@ -399,10 +399,21 @@ func TestASilentConnectionIsDetectedAsDead(t *testing.T) {
 	}
 }
 
-func TestAnOversizedFrameClosesOnlyItsConnection(t *testing.T) {
+func TestAnOversizedMessageIsRefusedAndTheConnectionGoesOn(t *testing.T) {
 	s := start(t, signal.Options{MaxMessageBytes: 4096})
 	a, b := joinPair(t, s.url, "demo")
-	b.sendRaw(`{"type":"offer","to":"` + a.id + `","payload":{"sdp":"` + strings.Repeat("x", 5000) + `"}}`)
+	b.sendRaw(`{"type":"offer","id":"big","to":"` + a.id + `","payload":{"sdp":"` + strings.Repeat("x", 5000) + `"}}`)
+	b.expectError(protocol.CodeTooLarge)
+	b.send(map[string]any{"type": "offer", "to": a.id, "payload": map[string]string{"sdp": "small"}})
+	if m := a.expect(protocol.TypeOffer); m["payload"].(map[string]any)["sdp"] != "small" {
+		t.Fatalf("alice got %v", m)
+	}
+}
+
+func TestAHugeMessageClosesOnlyItsConnection(t *testing.T) {
+	s := start(t, signal.Options{MaxMessageBytes: 4096})
+	a, b := joinPair(t, s.url, "demo")
+	b.sendRaw(`{"type":"offer","to":"` + a.id + `","payload":{"sdp":"` + strings.Repeat("x", 4096*17) + `"}}`)
 	if st := b.expectClosed(); st != websocket.StatusMessageTooBig {
 		t.Fatalf("close status %v, want 1009", st)
 	}
