@@ -220,6 +220,7 @@ const (
 	CodeNotJoined          Code = "not_joined"          // frame before join
 	CodeAlreadyJoined      Code = "already_joined"      // second join on one socket
 	CodeRoomFull           Code = "room_full"           // room at capacity
+	CodeServerFull         Code = "server_full"         // server at its room or participant limit
 	CodeUnknownPeer        Code = "unknown_peer"        // relay to someone not in the room
 	CodeUnauthorized       Code = "unauthorized"        // missing or bad token
 	CodeRateLimited        Code = "rate_limited"        // too many frames or joins

@@ -49,6 +49,24 @@ type Config struct {
 	// ResumeGrace is how long a participant whose connection dropped is
 	// kept for it to resume before the room is told it left. Default 25s.
 	ResumeGrace time.Duration `yaml:"resume_grace"`
+	// AllowedOrigins lets pages on other sites open the signaling socket
+	// (host patterns such as app.example.com or *.example.com). Same-origin
+	// is always allowed. Default none.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// MessageRate and MessageBurst limit signaling frames per second per
+	// connection. Defaults 50 and 200.
+	MessageRate  int `yaml:"message_rate"`
+	MessageBurst int `yaml:"message_burst"`
+	// MaxConnsPerIP bounds open signaling connections per client address.
+	// Default 100; -1 is unlimited.
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+	// JoinsPerIPPerMinute bounds joins per client address. Default 120;
+	// -1 is unlimited.
+	JoinsPerIPPerMinute int `yaml:"joins_per_ip_per_minute"`
+	// MaxRooms and MaxTotalParticipants bound the server. Defaults 20000
+	// and 50000; -1 is unlimited.
+	MaxRooms             int `yaml:"max_rooms"`
+	MaxTotalParticipants int `yaml:"max_total_participants"`
 	// SessionSecret signs resume tokens. Give a restarted server the same
 	// secret and its clients come back with their identities. Default:
 	// random at each start.
@@ -76,6 +94,13 @@ func Default() Config {
 		MaxMessageBytes: DefaultMaxMessageBytes,
 		LogLevel:        DefaultLogLevel,
 		ResumeGrace:     DefaultResumeGrace,
+
+		MessageRate:          50,
+		MessageBurst:         200,
+		MaxConnsPerIP:        100,
+		JoinsPerIPPerMinute:  120,
+		MaxRooms:             20000,
+		MaxTotalParticipants: 50000,
 	}
 }
 
@@ -109,6 +134,15 @@ func (c *Config) Validate() error {
 	if c.ResumeGrace == 0 {
 		c.ResumeGrace = d.ResumeGrace
 	}
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{{&c.MessageRate, d.MessageRate}, {&c.MessageBurst, d.MessageBurst}, {&c.MaxConnsPerIP, d.MaxConnsPerIP},
+		{&c.JoinsPerIPPerMinute, d.JoinsPerIPPerMinute}, {&c.MaxRooms, d.MaxRooms}, {&c.MaxTotalParticipants, d.MaxTotalParticipants}} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
 	bad := func(key, format string, a ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrInvalid, key, fmt.Sprintf(format, a...))
 	}
@@ -137,6 +171,14 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionSecret != "" && len(c.SessionSecret) < 16 {
 		return bad("session-secret", "use at least 16 characters")
+	}
+	if c.MessageRate < 1 || c.MessageBurst < 1 {
+		return bad("message-rate", "message rate and burst must be at least 1")
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "" || strings.ContainsAny(o, " /") && !strings.Contains(o, "://") {
+			return bad("allowed-origin", "%q is not a host pattern like app.example.com", o)
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -37,6 +37,13 @@ var options = []option{
 	{"ping-interval", "keepalive interval clients must ping at; silent for 3 intervals means dead", func(c *Config) any { return &c.PingInterval }},
 	{"max-message-bytes", "largest signaling message accepted", func(c *Config) any { return &c.MaxMessageBytes }},
 	{"log-level", "debug, info, warn or error", func(c *Config) any { return &c.LogLevel }},
+	{"allowed-origin", "let pages on this other site open the signaling socket (host pattern, e.g. app.example.com or *.example.com), repeatable; same-origin is always allowed", func(c *Config) any { return &c.AllowedOrigins }},
+	{"message-rate", "signaling frames per second allowed per connection", func(c *Config) any { return &c.MessageRate }},
+	{"message-burst", "signaling frames a connection may send in a burst", func(c *Config) any { return &c.MessageBurst }},
+	{"max-conns-per-ip", "open signaling connections per client address (-1: unlimited)", func(c *Config) any { return &c.MaxConnsPerIP }},
+	{"joins-per-ip-per-minute", "joins per client address per minute (-1: unlimited)", func(c *Config) any { return &c.JoinsPerIPPerMinute }},
+	{"max-rooms", "rooms on this server (-1: unlimited)", func(c *Config) any { return &c.MaxRooms }},
+	{"max-total-participants", "participants on this server (-1: unlimited)", func(c *Config) any { return &c.MaxTotalParticipants }},
 	{"resume-grace", "how long a dropped participant may resume before the room is told it left", func(c *Config) any { return &c.ResumeGrace }},
 	{"session-secret", "secret signing resume tokens; share it across restarts so clients keep their identity (default: random at each start)", func(c *Config) any { return &c.SessionSecret }},
 }

@@ -68,9 +68,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 
 	// Local or clustered is decided here, once.
 	s.backend = room.NewLocal(room.LocalOptions{
-		MaxParticipants: cfg.MaxParticipants,
-		Grace:           cfg.ResumeGrace,
-		SessionSecret:   []byte(cfg.SessionSecret),
+		MaxParticipants:      cfg.MaxParticipants,
+		Grace:                cfg.ResumeGrace,
+		SessionSecret:        []byte(cfg.SessionSecret),
+		MaxRooms:             cfg.MaxRooms,
+		MaxTotalParticipants: cfg.MaxTotalParticipants,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -92,13 +94,18 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 	}
 	s.signal = signal.NewServer(signal.Options{
-		Backend:         s.backend,
-		ICEServers:      s.iceServers,
-		MaxParticipants: cfg.MaxParticipants,
-		ResumeGrace:     cfg.ResumeGrace,
-		PingInterval:    cfg.PingInterval,
-		MaxMessageBytes: cfg.MaxMessageBytes,
-		Logger:          log.With("component", "signal"),
+		Backend:             s.backend,
+		ICEServers:          s.iceServers,
+		MaxParticipants:     cfg.MaxParticipants,
+		ResumeGrace:         cfg.ResumeGrace,
+		PingInterval:        cfg.PingInterval,
+		MaxMessageBytes:     cfg.MaxMessageBytes,
+		MessageRate:         float64(cfg.MessageRate),
+		MessageBurst:        cfg.MessageBurst,
+		MaxConnsPerIP:       cfg.MaxConnsPerIP,
+		JoinsPerIPPerMinute: cfg.JoinsPerIPPerMinute,
+		OriginPatterns:      cfg.AllowedOrigins,
+		Logger:              log.With("component", "signal"),
 	})
 	s.reg = s.newMetrics()
 	s.http = &http.Server{

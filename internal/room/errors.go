@@ -5,6 +5,7 @@ import "errors"
 // Errors returned by backends. The transport maps them to protocol codes.
 var (
 	ErrRoomFull    = errors.New("room is full")
+	ErrServerFull  = errors.New("server is at its limit of rooms or participants")
 	ErrUnknownPeer = errors.New("no such participant in this room")
 	ErrLeft        = errors.New("participant has left the room")
 	ErrBadRelay    = errors.New("not a relay message type")

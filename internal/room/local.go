@@ -16,6 +16,10 @@ import (
 type LocalOptions struct {
 	// MaxParticipants per room. Default 6.
 	MaxParticipants int
+	// MaxRooms and MaxTotalParticipants bound the whole server. Default
+	// 20000 and 50000; negative means unlimited.
+	MaxRooms             int
+	MaxTotalParticipants int
 	// Grace is how long a dropped participant is kept for a resume before
 	// it is announced as left. Default 25s.
 	Grace time.Duration
@@ -39,14 +43,21 @@ type Local struct {
 	opts   LocalOptions
 	resume resumeSigner
 
-	mu    sync.Mutex // guards rooms
-	rooms map[string]*localRoom
+	mu           sync.Mutex // guards rooms and participants
+	rooms        map[string]*localRoom
+	participants int
 }
 
 // NewLocal returns an in-memory backend.
 func NewLocal(opts LocalOptions) *Local {
 	if opts.MaxParticipants == 0 {
 		opts.MaxParticipants = 6
+	}
+	if opts.MaxRooms == 0 {
+		opts.MaxRooms = 20000
+	}
+	if opts.MaxTotalParticipants == 0 {
+		opts.MaxTotalParticipants = 50000
 	}
 	if opts.Grace == 0 {
 		opts.Grace = 25 * time.Second
@@ -118,6 +129,9 @@ func (l *Local) Join(_ context.Context, req JoinRequest) (Session, error) {
 	defer l.mu.Unlock()
 	r := l.rooms[req.Room]
 	if r == nil {
+		if l.opts.MaxRooms > 0 && len(l.rooms) >= l.opts.MaxRooms {
+			return nil, fmt.Errorf("%w: %d rooms", ErrServerFull, len(l.rooms))
+		}
 		r = &localRoom{name: req.Room}
 		l.rooms[req.Room] = r
 	}
@@ -129,10 +143,13 @@ func (l *Local) Join(_ context.Context, req JoinRequest) (Session, error) {
 		}
 	}
 	if len(r.members) >= l.opts.MaxParticipants {
+		return nil, fmt.Errorf("%w (%d of %d)", ErrRoomFull, len(r.members), l.opts.MaxParticipants)
+	}
+	if l.opts.MaxTotalParticipants > 0 && l.participants >= l.opts.MaxTotalParticipants {
 		if len(r.members) == 0 {
 			delete(l.rooms, req.Room)
 		}
-		return nil, fmt.Errorf("%w (%d of %d)", ErrRoomFull, len(r.members), l.opts.MaxParticipants)
+		return nil, fmt.Errorf("%w: %d participants", ErrServerFull, l.participants)
 	}
 	id := resumeID
 	if id == "" {
@@ -146,6 +163,7 @@ func (l *Local) Join(_ context.Context, req JoinRequest) (Session, error) {
 	}
 	l.broadcastLocked(r, nil, mustMarshal(protocol.PeerJoined{Type: protocol.TypePeerJoined, Participant: m.info}))
 	r.members = append(r.members, m)
+	l.participants++
 	return l.attachmentLocked(m, resumeID != ""), nil
 }
 
@@ -190,13 +208,7 @@ func (l *Local) attachmentLocked(m *member, resumed bool) *attachment {
 func (l *Local) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := Stats{Rooms: len(l.rooms)}
-	for _, r := range l.rooms {
-		r.mu.Lock()
-		s.Participants += len(r.members)
-		r.mu.Unlock()
-	}
-	return s
+	return Stats{Rooms: len(l.rooms), Participants: l.participants}
 }
 
 // leave removes m if attachment gen is still current (or gen is 0).
@@ -215,6 +227,7 @@ func (l *Local) leave(m *member, gen uint64, reason string, onlyDetached bool) {
 		m.grace = nil
 	}
 	r.members = slices.DeleteFunc(r.members, func(o *member) bool { return o == m })
+	l.participants--
 	if len(r.members) == 0 {
 		delete(l.rooms, r.name)
 		return

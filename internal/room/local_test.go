@@ -166,3 +166,19 @@ type discard struct{}
 
 func (discard) Send([]byte) {}
 func (discard) Close()      {}
+
+func TestServerWideLimitsRefuseNewRoomsAndParticipants(t *testing.T) {
+	b := room.NewLocal(room.LocalOptions{MaxRooms: 2, MaxTotalParticipants: 3})
+	join(t, b, "a", "1")
+	join(t, b, "b", "2")
+	if _, err := b.Join(context.Background(), room.JoinRequest{Room: "c", Sink: &sink{}}); !errors.Is(err, room.ErrServerFull) {
+		t.Fatalf("third room: %v", err)
+	}
+	join(t, b, "a", "3")
+	if _, err := b.Join(context.Background(), room.JoinRequest{Room: "b", Sink: &sink{}}); !errors.Is(err, room.ErrServerFull) {
+		t.Fatalf("fourth participant: %v", err)
+	}
+	if st := b.Stats(); st.Rooms != 2 || st.Participants != 3 {
+		t.Fatalf("%+v", st)
+	}
+}

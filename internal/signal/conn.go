@@ -194,6 +194,7 @@ func (c *conn) readAndHandle(typ websocket.MessageType, r io.Reader, buf *bytes.
 		return false, nil
 	}
 	if !c.limiter.Allow() {
+		c.s.stats.rateLimited.Add(1)
 		c.sendError(protocol.Error{Code: protocol.CodeRateLimited, Message: "too many messages; slow down"})
 		return false, nil
 	}

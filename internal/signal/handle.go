@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/peercall/peercall/internal/room"
 	"github.com/peercall/peercall/protocol"
@@ -73,6 +74,11 @@ func (c *conn) handleJoin(data []byte, ref string) bool {
 	}
 	if j.Version != protocol.Version {
 		c.closeWith(protocol.Error{Code: protocol.CodeUnsupportedVersion, Message: fmt.Sprintf("protocol version %d is not supported; this server speaks version %d", j.Version, protocol.Version), Ref: ref})
+		return true
+	}
+	if c.req != nil && !c.s.limits.allowJoin(clientIP(c.req), time.Now()) {
+		c.s.stats.rateLimited.Add(1)
+		c.closeWith(protocol.Error{Code: protocol.CodeRateLimited, Message: "too many joins from your address; wait a minute", Ref: ref})
 		return true
 	}
 	name, err := validateJoin(&j)
@@ -170,6 +176,8 @@ func errorFor(err error) protocol.Error {
 	switch {
 	case errors.Is(err, room.ErrRoomFull):
 		return protocol.Error{Code: protocol.CodeRoomFull, Message: "the room is full"}
+	case errors.Is(err, room.ErrServerFull):
+		return protocol.Error{Code: protocol.CodeServerFull, Message: "this server is at capacity; try again later"}
 	case errors.Is(err, room.ErrUnknownPeer):
 		return protocol.Error{Code: protocol.CodeUnknownPeer, Message: "no such participant in this room"}
 	case errors.Is(err, room.ErrLeft):

@@ -49,9 +49,17 @@ type Options struct {
 	MessageRate  float64
 	MessageBurst int
 	// OriginPatterns allows cross-origin WebSocket clients (browsers on
-	// other sites). Same-origin is always allowed. Default none.
+	// other sites), as host patterns ("app.example.com", "*.example.com").
+	// Same-origin is always allowed; clients that send no Origin (not
+	// browsers) too. Default none.
 	OriginPatterns []string
-	Logger         *slog.Logger
+	// MaxConnsPerIP bounds open connections per client address. Default
+	// 100; negative means unlimited.
+	MaxConnsPerIP int
+	// JoinsPerIPPerMinute bounds joins per client address. Default 120;
+	// negative means unlimited.
+	JoinsPerIPPerMinute int
+	Logger              *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -76,6 +84,12 @@ func (o *Options) setDefaults() {
 	if o.MessageBurst == 0 {
 		o.MessageBurst = 200
 	}
+	if o.MaxConnsPerIP == 0 {
+		o.MaxConnsPerIP = 100
+	}
+	if o.JoinsPerIPPerMinute == 0 {
+		o.JoinsPerIPPerMinute = 120
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -83,8 +97,9 @@ func (o *Options) setDefaults() {
 
 // Server accepts signaling WebSockets. It is an http.Handler.
 type Server struct {
-	opts  Options
-	stats counters
+	opts   Options
+	stats  counters
+	limits *ipLimits
 
 	mu       sync.Mutex // guards conns and shutdown
 	conns    map[*conn]struct{}
@@ -95,7 +110,7 @@ type Server struct {
 // NewServer returns a signaling server.
 func NewServer(opts Options) *Server {
 	opts.setDefaults()
-	return &Server{opts: opts, conns: map[*conn]struct{}{}}
+	return &Server{opts: opts, conns: map[*conn]struct{}{}, limits: newIPLimits(opts.MaxConnsPerIP, opts.JoinsPerIPPerMinute)}
 }
 
 // ServeHTTP upgrades the request to a WebSocket and serves it until it ends.
@@ -111,11 +126,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(int64(s.opts.MaxMessageBytes) * hardLimitFactor)
 	c := newConn(s, ws, r)
 	if !s.track(c) {
-		c.closeWith(protocol.Error{Code: protocol.CodeServerShutdown, Message: "server is shutting down", Fatal: true})
+		c.closeWith(protocol.Error{Code: protocol.CodeServerShutdown, Message: "server is shutting down"})
 		c.wait()
 		return
 	}
 	defer s.untrack(c)
+	ip := clientIP(r)
+	if !s.limits.addConn(ip) {
+		s.stats.rateLimited.Add(1)
+		c.closeWith(protocol.Error{Code: protocol.CodeRateLimited, Message: "too many connections from your address"})
+		c.wait()
+		return
+	}
+	defer s.limits.removeConn(ip)
 	c.serve()
 }
 
@@ -171,6 +194,7 @@ type Stats struct {
 	Errors           uint64 // error frames sent
 	SlowConsumers    uint64 // connections dropped for not reading
 	KeepaliveExpired uint64 // connections dropped for silence
+	RateLimited      uint64 // frames, joins and connections refused by a rate or count limit
 }
 
 type counters struct {
@@ -180,6 +204,7 @@ type counters struct {
 	errors           atomic.Uint64
 	slowConsumers    atomic.Uint64
 	keepaliveExpired atomic.Uint64
+	rateLimited      atomic.Uint64
 }
 
 // Stats returns the current counters.
@@ -191,5 +216,6 @@ func (s *Server) Stats() Stats {
 		Errors:           s.stats.errors.Load(),
 		SlowConsumers:    s.stats.slowConsumers.Load(),
 		KeepaliveExpired: s.stats.keepaliveExpired.Load(),
+		RateLimited:      s.stats.rateLimited.Load(),
 	}
 }

@@ -553,3 +553,63 @@ func TestResumingOnASecondConnectionClosesTheFirst(t *testing.T) {
 		waitFor(t, func() bool { return s.Stats().Connections == 1 })
 	}
 }
+
+func TestPerAddressLimitsRefuseClearly(t *testing.T) {
+	t.Run("connections beyond the per-address limit are refused", func(t *testing.T) {
+		s := start(t, signal.Options{MaxConnsPerIP: 2})
+		dial(t, s.url).join("a", "1")
+		dial(t, s.url).join("a", "2")
+		c := dial(t, s.url)
+		c.expectError(protocol.CodeRateLimited)
+		c.expectClosed()
+	})
+	t.Run("joins beyond the per-address rate are refused", func(t *testing.T) {
+		s := start(t, signal.Options{JoinsPerIPPerMinute: 8}) // burst 2
+		dial(t, s.url).join("a", "1")
+		dial(t, s.url).join("a", "2")
+		c := dial(t, s.url)
+		c.send(protocol.Join{Type: protocol.TypeJoin, Version: protocol.Version, Room: "a"})
+		c.expectError(protocol.CodeRateLimited)
+		if s.Stats().RateLimited != 1 {
+			t.Fatalf("stats %+v", s.Stats())
+		}
+	})
+	t.Run("a flood of frames is rate limited and the connection goes on", func(t *testing.T) {
+		s := start(t, signal.Options{MessageRate: 1, MessageBurst: 5})
+		c := dial(t, s.url)
+		for range 10 {
+			c.send(map[string]string{"type": "ping"})
+		}
+		pongs, limited := 0, 0
+		for range 10 {
+			switch m := c.next(); m["type"] {
+			case protocol.TypePong:
+				pongs++
+			case protocol.TypeError:
+				limited++
+			}
+		}
+		if pongs != 5 || limited != 5 {
+			t.Fatalf("%d pongs, %d rate_limited", pongs, limited)
+		}
+	})
+	t.Run("a page on another site cannot open a socket", func(t *testing.T) {
+		s := start(t, signal.Options{})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, resp, err := websocket.Dial(ctx, s.url, &websocket.DialOptions{HTTPHeader: map[string][]string{"Origin": {"https://evil.example"}}})
+		if err == nil || resp == nil || resp.StatusCode != 403 {
+			t.Fatalf("cross-origin dial: %v %v", err, resp)
+		}
+	})
+	t.Run("an allowed origin can", func(t *testing.T) {
+		s := start(t, signal.Options{OriginPatterns: []string{"app.example.com"}})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		ws, _, err := websocket.Dial(ctx, s.url, &websocket.DialOptions{HTTPHeader: map[string][]string{"Origin": {"https://app.example.com"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws.CloseNow()
+	})
+}
