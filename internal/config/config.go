@@ -186,8 +186,12 @@ func (c *Config) Validate() error {
 		return bad("log-level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
 	for _, s := range c.ICEServers {
-		if _, err := ParseICEServer(s); err != nil {
+		srv, err := ParseICEServer(s)
+		if err != nil {
 			return bad("ice-server", "%v", err)
+		}
+		if srv.IsTURN() && srv.Username == "" && c.TURNSecret == "" {
+			return bad("ice-server", "%q: a TURN server needs credentials: turn:USER:PASS@host:port, or set turn-secret to mint per-participant credentials for it", s)
 		}
 	}
 	return nil
@@ -201,7 +205,9 @@ type ICEServer struct {
 }
 
 // ParseICEServer parses stun:host:port, turn:user:pass@host:port?transport=udp
-// and turns:... URLs. Credentials in the user info are split off.
+// and turns:... URLs. Credentials in the user info are split off. A TURN URL
+// without them gets per-participant TURN REST credentials minted with the
+// turn secret (see Validate).
 func ParseICEServer(s string) (ICEServer, error) {
 	scheme, rest, ok := strings.Cut(s, ":")
 	if !ok {
@@ -248,9 +254,11 @@ func ParseICEServer(s string) (ICEServer, error) {
 			return ICEServer{}, fmt.Errorf("%q: transport must be udp or tcp", s)
 		}
 	}
-	if (scheme == "turn" || scheme == "turns") && srv.Username == "" {
-		return ICEServer{}, fmt.Errorf("%q: a TURN server needs credentials: turn:USER:PASS@host:port", s)
-	}
 	srv.URL = scheme + ":" + rest
 	return srv, nil
+}
+
+// IsTURN reports whether the server is a TURN (not STUN) server.
+func (s ICEServer) IsTURN() bool {
+	return strings.HasPrefix(s.URL, "turn:") || strings.HasPrefix(s.URL, "turns:")
 }

@@ -84,7 +84,7 @@ func TestBadConfigurationIsRefusedClearly(t *testing.T) {
 		{"a public IP that is not an IP is refused", []string{"--turn-public-ip", "example.org"}, nil, "turn-public-ip"},
 		{"a one-person room limit is refused", []string{"--max-participants", "1"}, nil, "max-participants"},
 		{"a non-numeric env value is refused", nil, map[string]string{"PEERCALL_MAX_PARTICIPANTS": "six"}, "PEERCALL_MAX_PARTICIPANTS"},
-		{"a TURN URL without credentials is refused", []string{"--ice-server", "turn:turn.example.org:3478"}, nil, "credentials"},
+		{"a TURN URL without credentials or turn secret is refused", []string{"--ice-server", "turn:turn.example.org:3478"}, nil, "credentials"},
 		{"an http URL as ICE server is refused", []string{"--ice-server", "http://example.org"}, nil, "scheme"},
 		{"a stray argument is refused", []string{"extra"}, nil, "unexpected argument"},
 		{"an unknown log level is refused", []string{"--log-level", "loud"}, nil, "log-level"},
@@ -103,6 +103,12 @@ func TestValidationErrorsAreTyped(t *testing.T) {
 	c := config.Config{MaxParticipants: 100}
 	if err := c.Validate(); !errors.Is(err, config.ErrInvalid) {
 		t.Fatalf("%v", err)
+	}
+}
+
+func TestATURNURLWithoutCredentialsIsFineWithATurnSecret(t *testing.T) {
+	if _, err := load(t, []string{"--turn-secret", "s3cret-s3cret-s3cret", "--ice-server", "turn:turn.example.org:3478"}, nil); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/peercall/peercall/internal/httpserver"
 	"github.com/peercall/peercall/internal/servertest"
 	"github.com/peercall/peercall/internal/testutil"
+	"github.com/peercall/peercall/internal/turnserver"
 	"github.com/peercall/peercall/protocol"
 )
 
@@ -115,7 +116,8 @@ func TestTheServerServesAppHealthMetricsAndRoomNames(t *testing.T) {
 func TestExternalICEServersAreHandedOutBesideOrInsteadOfTheEmbeddedOne(t *testing.T) {
 	srv := servertest.Start(t, func(c *config.Config) {
 		c.TURNListen = "off"
-		c.ICEServers = []string{"stun:stun.example.org:3478", "turn:u:p@turn.example.org:3478?transport=tcp"}
+		c.TURNSecret = "shared-with-coturn-0123"
+		c.ICEServers = []string{"stun:stun.example.org:3478", "turn:u:p@turn.example.org:3478?transport=tcp", "turns:turn.example.org:443"}
 	})
 	if srv.TURN() != nil {
 		t.Fatal("embedded TURN should be off")
@@ -131,8 +133,14 @@ func TestExternalICEServersAreHandedOutBesideOrInsteadOfTheEmbeddedOne(t *testin
 	_, data, _ := ws.Read(ctx)
 	var j protocol.Joined
 	json.Unmarshal(data, &j)
-	if len(j.ICEServers) != 2 || j.ICEServers[1].Username != "u" || j.ICEServers[1].URLs[0] != "turn:turn.example.org:3478?transport=tcp" {
+	if len(j.ICEServers) != 3 || j.ICEServers[1].Username != "u" || j.ICEServers[1].URLs[0] != "turn:turn.example.org:3478?transport=tcp" {
 		t.Fatalf("%+v", j.ICEServers)
+	}
+	// The URL without credentials gets this participant's own REST
+	// credentials, which coturn with the same secret accepts.
+	minted := j.ICEServers[2]
+	if _, _, err := turnserver.VerifyRESTCredentials("shared-with-coturn-0123", minted.Username, minted.Credential, time.Now()); err != nil || !strings.HasSuffix(minted.Username, ":"+j.Self.ID) {
+		t.Fatalf("minted %+v: %v", minted, err)
 	}
 }
 

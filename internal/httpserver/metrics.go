@@ -23,12 +23,15 @@ func (s *Server) newMetrics() *prometheus.Registry {
 	counter("signal_messages_relayed_total", "Offers, answers and candidates relayed between participants.", func() float64 { return float64(s.signal.Stats().MessagesRelayed) })
 	counter("signal_errors_total", "Error frames sent to clients.", func() float64 { return float64(s.signal.Stats().Errors) })
 	counter("signal_slow_consumers_total", "Connections dropped for not reading their messages.", func() float64 { return float64(s.signal.Stats().SlowConsumers) })
+	counter("signal_rate_limited_total", "Frames, joins and connections refused by a rate or count limit.", func() float64 { return float64(s.signal.Stats().RateLimited) })
 	counter("signal_keepalive_expired_total", "Connections dropped for keepalive silence.", func() float64 { return float64(s.signal.Stats().KeepaliveExpired) })
 	if s.turn != nil {
 		gauge("turn_allocations", "Current TURN allocations.", func() float64 { return float64(s.turn.Stats().Allocations) })
 		counter("turn_allocations_total", "TURN allocations created.", func() float64 { return float64(s.turn.Stats().AllocationsTotal) })
 		counter("turn_relayed_bytes_total", "Bytes relayed by TURN, both directions.", func() float64 { return float64(s.turn.Stats().RelayedBytes) })
 		counter("turn_auth_failures_total", "TURN requests refused for bad or expired credentials.", func() float64 { return float64(s.turn.Stats().AuthFailures) })
+		counter("turn_quota_rejections_total", "TURN allocations refused by the per-participant quota.", func() float64 { return float64(s.turn.Stats().QuotaRejections) })
+		counter("turn_peer_denials_total", "TURN permissions refused by the relay peer filter.", func() float64 { return float64(s.turn.Stats().PeerDenials) })
 	}
 	return reg
 }

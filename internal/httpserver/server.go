@@ -151,7 +151,17 @@ func (s *Server) iceServers(r *http.Request, participantID string) ([]protocol.I
 		out, expires = s.turn.ICEServers(requestHost(r), participantID)
 	}
 	for _, e := range s.ice {
-		out = append(out, protocol.ICEServer{URLs: []string{e.URL}, Username: e.Username, Credential: e.Credential})
+		srv := protocol.ICEServer{URLs: []string{e.URL}, Username: e.Username, Credential: e.Credential}
+		if e.IsTURN() && e.Username == "" {
+			// An external TURN server sharing our secret (coturn
+			// use-auth-secret): mint this participant's own credentials.
+			exp := time.Now().Add(turnserver.DefaultCredentialTTL)
+			srv.Username, srv.Credential = turnserver.RESTCredentials(s.cfg.TURNSecret, participantID, exp)
+			if expires.IsZero() || exp.Before(expires) {
+				expires = exp
+			}
+		}
+		out = append(out, srv)
 	}
 	return out, expires
 }
