@@ -2,6 +2,7 @@
 //
 //	peercall serve     run the call service (web app, signaling, STUN/TURN)
 //	peercall join      join a room as a headless participant
+//	peercall token     mint an access token (token mode)
 //	peercall version   print the version
 package main
 
@@ -14,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/peercall/peercall/internal/joincmd"
+	"github.com/peercall/peercall/internal/tokencmd"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -24,6 +26,7 @@ const usage = `peercall: self-hosted peer-to-peer video calls
 Usage:
   peercall serve [flags]     run the call service: web app, signaling, STUN/TURN
   peercall join  [flags]     join a room as a headless participant (bots, tests)
+  peercall token [flags]     mint an access token for token mode
   peercall version           print the version
 
 Run "peercall <command> -h" for a command's flags.
@@ -45,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "join":
 		return joincmd.Run(ctx, args[1:], stdout, stderr)
+	case "token":
+		return tokencmd.Run(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "peercall", version)
 		return 0

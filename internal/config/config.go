@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/peercall/peercall/internal/auth"
 )
 
 // Config is the configuration of peercall serve. The zero value of a field
@@ -67,6 +69,10 @@ type Config struct {
 	// and 50000; -1 is unlimited.
 	MaxRooms             int `yaml:"max_rooms"`
 	MaxTotalParticipants int `yaml:"max_total_participants"`
+	// APIKeys turn on token mode: "KEY:SECRET" pairs whose secrets sign
+	// access tokens (JWT HS256). Every join then needs a valid token for
+	// its room. Default none: open mode.
+	APIKeys []string `yaml:"api_keys"`
 	// SessionSecret signs resume tokens. Give a restarted server the same
 	// secret and its clients come back with their identities. Default:
 	// random at each start.
@@ -179,6 +185,9 @@ func (c *Config) Validate() error {
 		if o == "" || strings.ContainsAny(o, " /") && !strings.Contains(o, "://") {
 			return bad("allowed-origin", "%q is not a host pattern like app.example.com", o)
 		}
+	}
+	if _, err := auth.ParseAPIKeys(c.APIKeys); err != nil {
+		return bad("api-key", "%v", err)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -44,6 +44,7 @@ var options = []option{
 	{"joins-per-ip-per-minute", "joins per client address per minute (-1: unlimited)", func(c *Config) any { return &c.JoinsPerIPPerMinute }},
 	{"max-rooms", "rooms on this server (-1: unlimited)", func(c *Config) any { return &c.MaxRooms }},
 	{"max-total-participants", "participants on this server (-1: unlimited)", func(c *Config) any { return &c.MaxTotalParticipants }},
+	{"api-key", "KEY:SECRET for signing access tokens, repeatable; any key turns on token mode (every join needs a token); env: comma-separated", func(c *Config) any { return &c.APIKeys }},
 	{"resume-grace", "how long a dropped participant may resume before the room is told it left", func(c *Config) any { return &c.ResumeGrace }},
 	{"session-secret", "secret signing resume tokens; share it across restarts so clients keep their identity (default: random at each start)", func(c *Config) any { return &c.SessionSecret }},
 }

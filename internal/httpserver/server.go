@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/peercall/peercall/internal/auth"
 	"github.com/peercall/peercall/internal/config"
 	"github.com/peercall/peercall/internal/room"
 	"github.com/peercall/peercall/internal/signal"
@@ -93,7 +94,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("embedded TURN server: %w", err)
 		}
 	}
+	var tokens *auth.Verifier
+	if keys, err := auth.ParseAPIKeys(cfg.APIKeys); err != nil {
+		return nil, err
+	} else if len(keys) > 0 {
+		tokens = &auth.Verifier{Keys: keys}
+	}
 	s.signal = signal.NewServer(signal.Options{
+		Tokens:              tokens,
 		Backend:             s.backend,
 		ICEServers:          s.iceServers,
 		MaxParticipants:     cfg.MaxParticipants,

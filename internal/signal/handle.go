@@ -86,6 +86,20 @@ func (c *conn) handleJoin(data []byte, ref string) bool {
 		c.closeWith(protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error(), Ref: ref})
 		return true
 	}
+	if v := c.s.opts.Tokens; v != nil {
+		claims, err := v.Verify(j.Token, j.Room)
+		if err != nil {
+			c.s.opts.Logger.Info("join refused", "room", j.Room, "remote", clientIP(c.req), "err", err)
+			c.closeWith(protocol.Error{Code: protocol.CodeUnauthorized, Message: err.Error(), Ref: ref})
+			return true
+		}
+		if claims.Name != "" { // the app's backend decides the display name
+			if name, err = validateName(claims.Name); err != nil {
+				c.closeWith(protocol.Error{Code: protocol.CodeUnauthorized, Message: "malformed access token: " + err.Error(), Ref: ref})
+				return true
+			}
+		}
+	}
 	c.hold()
 	sess, err := c.s.opts.Backend.Join(context.Background(), room.JoinRequest{Room: j.Room, Name: name, State: j.State, Sink: c, ResumeToken: j.Resume})
 	if err != nil {

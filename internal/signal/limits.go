@@ -37,6 +37,9 @@ func newIPLimits(maxConns, joinsPerMinute int) *ipLimits {
 // clientIP is the address the request came from. Behind a reverse proxy
 // every client shares the proxy's address; see docs/security.md.
 func clientIP(r *http.Request) string {
+	if r == nil {
+		return ""
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/peercall/peercall/internal/auth"
 	"github.com/peercall/peercall/internal/room"
 	"github.com/peercall/peercall/protocol"
 )
@@ -53,6 +54,9 @@ type Options struct {
 	// Same-origin is always allowed; clients that send no Origin (not
 	// browsers) too. Default none.
 	OriginPatterns []string
+	// Tokens, when set, require every join to carry an access token valid
+	// for its room (token mode). Nil: open mode.
+	Tokens *auth.Verifier
 	// MaxConnsPerIP bounds open connections per client address. Default
 	// 100; negative means unlimited.
 	MaxConnsPerIP int

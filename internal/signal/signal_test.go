@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/peercall/peercall/internal/auth"
 	"github.com/peercall/peercall/internal/room"
 	"github.com/peercall/peercall/internal/signal"
 	"github.com/peercall/peercall/protocol"
@@ -611,5 +613,47 @@ func TestPerAddressLimitsRefuseClearly(t *testing.T) {
 			t.Fatal(err)
 		}
 		ws.CloseNow()
+	})
+}
+
+func TestTokenModeAdmitsOnlyValidTokensForTheRoom(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	s := start(t, signal.Options{Tokens: &auth.Verifier{Keys: auth.Keys{"app": secret}}})
+	mint := func(key string, sec []byte, roomName string, ttl time.Duration) string {
+		tok, err := auth.Mint(key, sec, auth.Claims{
+			RegisteredClaims: jwt.RegisteredClaims{Subject: "user-1", ExpiresAt: jwt.NewNumericDate(time.Now().Add(ttl))},
+			Room:             roomName, Name: "Dr. Who",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	refused := []struct{ name, token string }{
+		{"a join without a token is refused", ""},
+		{"an expired token is refused", mint("app", secret, "clinic", -time.Hour)},
+		{"a token for another room is refused", mint("app", secret, "other", time.Hour)},
+		{"a token signed with another secret is refused", mint("app", []byte("ffffffffffffffffffffffffffffffff"), "clinic", time.Hour)},
+		{"a token of an unknown key is refused", mint("nope", secret, "clinic", time.Hour)},
+		{"garbage is refused", "not.a.token"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dial(t, s.url)
+			c.send(protocol.Join{Type: protocol.TypeJoin, Version: protocol.Version, Room: "clinic", Token: tc.token})
+			e := c.expectError(protocol.CodeUnauthorized)
+			if e["fatal"] != true {
+				t.Fatalf("%v", e)
+			}
+			c.expectClosed()
+		})
+	}
+	t.Run("a valid token admits, and its name wins", func(t *testing.T) {
+		c := dial(t, s.url)
+		c.send(protocol.Join{Type: protocol.TypeJoin, Version: protocol.Version, Room: "clinic", Name: "mallory", Token: mint("app", secret, "clinic", time.Hour)})
+		j := c.expect(protocol.TypeJoined)
+		if j["self"].(map[string]any)["name"] != "Dr. Who" {
+			t.Fatalf("%v", j["self"])
+		}
 	})
 }

@@ -58,7 +58,8 @@ type server struct {
 	url    string
 	stdout *lockedBuffer
 	stderr *lockedBuffer
-	done   chan error
+	exited chan struct{} // closed when the process has exited
+	err    error         // its exit status, valid after exited
 }
 
 type lockedBuffer struct {
@@ -87,16 +88,16 @@ func serve(t *testing.T, args ...string) *server {
 	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(binary(t), args...)
 	pr, pw := io.Pipe()
-	s := &server{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	s := &server{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout = io.MultiWriter(s.stdout, pw)
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { s.done <- cmd.Wait(); pw.Close() }()
+	go func() { s.err = cmd.Wait(); pw.Close(); close(s.exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		<-s.done
+		<-s.exited
 		if t.Failed() {
 			t.Logf("serve stdout:\n%s\nserve stderr:\n%s", s.stdout, s.stderr)
 		}
@@ -106,14 +107,17 @@ func serve(t *testing.T, args ...string) *server {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			if m := urlLine.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
+				select {
+				case found <- m[1]:
+				default:
+				}
 			}
 		}
 	}()
 	select {
 	case s.url = <-found:
-	case err := <-s.done:
-		t.Fatalf("peercall serve exited: %v\n%s", err, s.stderr)
+	case <-s.exited:
+		t.Fatalf("peercall serve exited: %v\n%s", s.err, s.stderr)
 	case <-time.After(30 * time.Second):
 		t.Fatalf("peercall serve printed no URL:\n%s", s.stdout)
 	}
@@ -257,9 +261,9 @@ func TestServeShutsDownGracefullyAndTellsClients(t *testing.T) {
 	})
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-s.done:
-		if err != nil {
-			t.Fatalf("serve exited with %v after SIGTERM", err)
+	case <-s.exited:
+		if s.err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM", s.err)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not exit within 20 s of SIGTERM")
