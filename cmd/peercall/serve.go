@@ -40,13 +40,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	addr := srv.Addr().(*net.TCPAddr)
-	fmt.Fprintf(stdout, "peercall serve: web app and signaling on http://%s (WebSocket /ws, /healthz, /metrics)\n", srv.Addr())
+	scheme := "http"
+	if note := srv.TLSNote(); note != "" {
+		scheme = "https"
+		fmt.Fprintf(stdout, "peercall serve: HTTPS with %s\n", note)
+	}
+	fmt.Fprintf(stdout, "peercall serve: web app and signaling on %s (WebSocket /ws, /healthz, /metrics)\n", srv.URL())
 	if t := srv.TURN(); t != nil {
 		fmt.Fprintf(stdout, "peercall serve: STUN/TURN on %s/udp and %s/tcp\n", t.UDPAddr(), t.TCPAddr())
 	} else {
 		fmt.Fprintf(stdout, "peercall serve: embedded STUN/TURN disabled\n")
 	}
-	fmt.Fprintf(stdout, "peercall serve: open http://%s/ in a browser\n", openHost(addr))
+	fmt.Fprintf(stdout, "peercall serve: open %s://%s/ in a browser\n", scheme, openHost(addr))
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve() }()

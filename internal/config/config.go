@@ -69,6 +69,19 @@ type Config struct {
 	// and 50000; -1 is unlimited.
 	MaxRooms             int `yaml:"max_rooms"`
 	MaxTotalParticipants int `yaml:"max_total_participants"`
+	// TLSCert and TLSKey serve HTTPS (and wss) from PEM files.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// ACMEDomains get automatic certificates (Let's Encrypt) through
+	// TLS-ALPN-01: listen on :443 and point the domains at this server.
+	ACMEDomains []string `yaml:"acme_domains"`
+	ACMEEmail   string   `yaml:"acme_email"`
+	// ACMECache stores the certificates. Default "peercall-certs".
+	ACMECache string `yaml:"acme_cache"`
+	// TLSSelfSigned serves HTTPS with a certificate generated at start, for
+	// LAN testing: browsers need a secure context for cameras off
+	// localhost.
+	TLSSelfSigned bool `yaml:"tls_self_signed"`
 	// APIKeys turn on token mode: "KEY:SECRET" pairs whose secrets sign
 	// access tokens (JWT HS256). Every join then needs a valid token for
 	// its room. Default none: open mode.
@@ -108,6 +121,11 @@ func Default() Config {
 		MaxRooms:             20000,
 		MaxTotalParticipants: 50000,
 	}
+}
+
+// TLSEnabled reports whether the server speaks HTTPS.
+func (c *Config) TLSEnabled() bool {
+	return c.TLSCert != "" || len(c.ACMEDomains) > 0 || c.TLSSelfSigned
 }
 
 // TURNEnabled reports whether the embedded STUN/TURN server runs.
@@ -185,6 +203,25 @@ func (c *Config) Validate() error {
 		if o == "" || strings.ContainsAny(o, " /") && !strings.Contains(o, "://") {
 			return bad("allowed-origin", "%q is not a host pattern like app.example.com", o)
 		}
+	}
+	modes := 0
+	if c.TLSCert != "" || c.TLSKey != "" {
+		modes++
+		if c.TLSCert == "" || c.TLSKey == "" {
+			return bad("tls-cert", "give both --tls-cert and --tls-key")
+		}
+	}
+	if len(c.ACMEDomains) > 0 {
+		modes++
+	}
+	if c.TLSSelfSigned {
+		modes++
+	}
+	if modes > 1 {
+		return bad("tls", "choose one of --tls-cert/--tls-key, --acme-domain and --tls-self-signed")
+	}
+	if c.ACMECache == "" {
+		c.ACMECache = "peercall-certs"
 	}
 	if _, err := auth.ParseAPIKeys(c.APIKeys); err != nil {
 		return bad("api-key", "%v", err)

@@ -5,6 +5,7 @@ package httpserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -37,8 +38,9 @@ type Server struct {
 	reg     *prometheus.Registry
 	started time.Time
 
-	ln   net.Listener
-	http *http.Server
+	ln      net.Listener
+	http    *http.Server
+	tlsNote string // describes the certificate; empty for plain HTTP
 }
 
 // New validates cfg, binds the HTTP and TURN listeners and returns a server
@@ -76,11 +78,18 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxTotalParticipants: cfg.MaxTotalParticipants,
 	})
 
+	tc, note, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	s.ln = ln
+	if tc != nil {
+		s.ln, s.tlsNote = tls.NewListener(ln, tc), note
+	}
 	if cfg.TURNEnabled() {
 		s.turn, err = turnserver.New(turnserver.Config{
 			ListenAddr:    cfg.TURNListen,
@@ -123,6 +132,17 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	return s, nil
 }
+
+// URL is the server's base URL (http:// or https://) on its bound address.
+func (s *Server) URL() string {
+	if s.tlsNote != "" {
+		return "https://" + s.ln.Addr().String()
+	}
+	return "http://" + s.ln.Addr().String()
+}
+
+// TLSNote describes the HTTPS certificate, or is empty for plain HTTP.
+func (s *Server) TLSNote() string { return s.tlsNote }
 
 // Addr is the bound HTTP address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }

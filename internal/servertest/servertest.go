@@ -51,7 +51,7 @@ func Start(t testing.TB, opts ...func(*config.Config)) *Server {
 	if err != nil {
 		t.Fatalf("servertest: start server: %v", err)
 	}
-	s := &Server{URL: "http://" + srv.Addr().String(), Config: cfg, Server: srv, done: make(chan error, 1)}
+	s := &Server{URL: srv.URL(), Config: cfg, Server: srv, done: make(chan error, 1)}
 	go func() { s.done <- srv.Serve() }()
 	t.Cleanup(func() {
 		if err := s.Stop(); err != nil {
