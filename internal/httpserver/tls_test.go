@@ -73,4 +73,3 @@ func TestHTTPSWithACertificateFromFiles(t *testing.T) {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	checkHTTPS(t, srv.URL, client)
 }
-
