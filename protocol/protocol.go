@@ -46,6 +46,15 @@ const (
 	TypePing   = "ping"   // keepalive; the server answers pong
 )
 
+// Room control, sent by hosts.
+const (
+	TypeLock   = "lock"   // lock or unlock the room: new joiners wait in the lobby
+	TypeAdmit  = "admit"  // let a participant in the lobby in
+	TypeDeny   = "deny"   // turn a participant in the lobby away
+	TypeRemove = "remove" // remove a participant from the room
+	TypeMute   = "mute"   // ask one participant (id) or everyone (no id) to mute
+)
+
 // Relay message types: sent by a client with "to", delivered with "from".
 const (
 	TypeOffer     = "offer"
@@ -61,6 +70,11 @@ const (
 	TypePeerUpdated = "peer_updated"
 	TypePong        = "pong"
 	TypeError       = "error"
+	TypeRoomUpdated = "room_updated" // the room's lock changed
+	TypeLobby       = "lobby"        // you are waiting for a host to admit you
+	TypeKnock       = "knock"        // (to hosts) someone is waiting in the lobby
+	TypeKnockEnded  = "knock_ended"  // (to hosts) a knock was answered or withdrawn
+	TypeMuteRequest = "mute_request" // a host asks you to mute your microphone
 )
 
 // IsRelay reports whether t is a message type the server relays between
@@ -95,6 +109,10 @@ type Participant struct {
 	Name     string `json:"name"`
 	State    State  `json:"state"`
 	JoinedAt int64  `json:"joined_at"` // Unix milliseconds
+	// Host may lock the room, admit and deny knockers, remove
+	// participants and ask them to mute: by token grant, or, in open mode,
+	// the first joiner of a room (then the oldest member when hosts leave).
+	Host bool `json:"host,omitempty"`
 	// Reconnecting is true while the participant's signaling connection is
 	// down and the server waits for it to resume. Its media may well still
 	// flow: peer connections do not depend on the server.
@@ -156,6 +174,65 @@ type Joined struct {
 	// ResumeGraceMS is how long the server keeps a dropped participant
 	// before announcing it as left.
 	ResumeGraceMS int `json:"resume_grace_ms"`
+	// Locked is whether new joiners wait in the lobby.
+	Locked bool `json:"locked"`
+}
+
+// Lock is a host's request to lock or unlock the room. Unlocking admits
+// everyone waiting in the lobby.
+type Lock struct {
+	Type   string `json:"type"` // "lock"
+	ID     string `json:"id,omitempty"`
+	Locked bool   `json:"locked"`
+}
+
+// Target names the participant of admit, deny, remove and mute. An empty
+// Participant in mute means everyone else.
+type Target struct {
+	Type        string `json:"type"`
+	ID          string `json:"id,omitempty"`
+	Participant string `json:"participant"`
+}
+
+// RoomUpdated tells the room its lock changed.
+type RoomUpdated struct {
+	Type   string `json:"type"` // "room_updated"
+	Locked bool   `json:"locked"`
+	By     string `json:"by"` // the host who changed it
+}
+
+// Lobby tells a joiner of a locked room to wait for a host.
+type Lobby struct {
+	Type    string `json:"type"` // "lobby"
+	Message string `json:"message"`
+}
+
+// Knock tells hosts someone is waiting in the lobby.
+type Knock struct {
+	Type        string      `json:"type"` // "knock"
+	Participant Participant `json:"participant"`
+}
+
+// Outcomes of a knock.
+const (
+	KnockAdmitted = "admitted"
+	KnockDenied   = "denied"
+	KnockLeft     = "left" // the knocker gave up or dropped
+)
+
+// KnockEnded tells hosts a knock is over.
+type KnockEnded struct {
+	Type    string `json:"type"` // "knock_ended"
+	ID      string `json:"id"`
+	Outcome string `json:"outcome"`
+	By      string `json:"by,omitempty"`
+}
+
+// MuteRequest asks the recipient to mute its microphone. Clients obey; the
+// user can unmute again.
+type MuteRequest struct {
+	Type string `json:"type"` // "mute_request"
+	From string `json:"from"`
 }
 
 // Update changes the sender's name and state. Both fields are sent whole.
@@ -229,6 +306,9 @@ const (
 	CodeSlowConsumer       Code = "slow_consumer"       // client does not read its frames
 	CodeServerShutdown     Code = "server_shutdown"     // server going away
 	CodeReplaced           Code = "replaced"            // session resumed on another connection
+	CodeForbidden          Code = "forbidden"           // a host-only action by a non-host
+	CodeDenied             Code = "denied"              // a host turned you away from the lobby
+	CodeRemoved            Code = "removed"             // a host removed you from the room
 	CodeUnavailable        Code = "unavailable"         // backend (e.g. room store) unavailable
 	CodeInternal           Code = "internal"            // server bug; please report
 )

@@ -69,8 +69,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.webFS = web.FS()
 	}
 
+	keys, err := auth.ParseAPIKeys(cfg.APIKeys)
+	if err != nil {
+		return nil, err
+	}
 	// Local or clustered is decided here, once.
 	s.backend = room.NewLocal(room.LocalOptions{
+		OpenRooms:            len(keys) == 0, // open mode: the first joiner hosts
 		MaxParticipants:      cfg.MaxParticipants,
 		Grace:                cfg.ResumeGrace,
 		SessionSecret:        []byte(cfg.SessionSecret),
@@ -104,9 +109,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 	}
 	var tokens *auth.Verifier
-	if keys, err := auth.ParseAPIKeys(cfg.APIKeys); err != nil {
-		return nil, err
-	} else if len(keys) > 0 {
+	if len(keys) > 0 {
 		tokens = &auth.Verifier{Keys: keys}
 	}
 	s.signal = signal.NewServer(signal.Options{

@@ -9,6 +9,9 @@ var (
 	ErrUnknownPeer = errors.New("no such participant in this room")
 	ErrLeft        = errors.New("participant has left the room")
 	ErrBadRelay    = errors.New("not a relay message type")
+	ErrForbidden   = errors.New("only a host may do this")
+	ErrWaiting     = errors.New("waiting in the lobby for a host")
+	ErrNotWaiting  = errors.New("no such participant in the lobby")
 )
 
 // ErrUnavailable means the backend's store cannot be reached (a clustered

@@ -20,6 +20,10 @@ type LocalOptions struct {
 	// 20000 and 50000; negative means unlimited.
 	MaxRooms             int
 	MaxTotalParticipants int
+	// OpenRooms makes the first joiner of a room its host, and the oldest
+	// member host when no host is left (open mode). Without it only
+	// JoinRequest.Host grants hosting (token mode).
+	OpenRooms bool
 	// Grace is how long a dropped participant is kept for a resume before
 	// it is announced as left. Default 25s.
 	Grace time.Duration
@@ -31,6 +35,9 @@ type LocalOptions struct {
 	// beyond it the oldest are dropped (the client resyncs from the
 	// participant list when it resumes). Default 256.
 	MaxHeldFrames int
+	// MaxLobby bounds the participants waiting in one room's lobby.
+	// Default 20.
+	MaxLobby int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -45,7 +52,7 @@ type Local struct {
 
 	mu           sync.Mutex // guards rooms and participants
 	rooms        map[string]*localRoom
-	participants int
+	participants int // members and lobby waiters of all rooms
 }
 
 // NewLocal returns an in-memory backend.
@@ -68,6 +75,9 @@ func NewLocal(opts LocalOptions) *Local {
 	if opts.MaxHeldFrames == 0 {
 		opts.MaxHeldFrames = 256
 	}
+	if opts.MaxLobby == 0 {
+		opts.MaxLobby = 20
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -81,20 +91,25 @@ func NewLocal(opts LocalOptions) *Local {
 type localRoom struct {
 	name string
 
-	mu      sync.Mutex // guards members and every member's mutable fields
+	mu      sync.Mutex // guards the fields below and every member's mutable fields
 	members []*member  // oldest first
+	lobby   []*member  // waiting for a host, oldest first
+	locked  bool
+	removed map[string]bool // IDs removed by a host: no resuming
 }
 
 // member is a participant. Its fields after room are guarded by room.mu.
 type member struct {
 	room *localRoom
 
-	info  protocol.Participant
-	sink  Sink   // nil while detached
-	gen   uint64 // increases at each attachment; stale attachments are inert
-	held  [][]byte
-	grace *time.Timer
-	left  bool
+	info    protocol.Participant
+	sink    Sink   // nil while detached
+	gen     uint64 // increases at each attachment; stale attachments are inert
+	held    [][]byte
+	grace   *time.Timer
+	left    bool
+	waiting bool // in the lobby
+	welcome Welcome
 }
 
 // deliverLocked sends a frame to m, or holds it while m is detached.
@@ -118,6 +133,15 @@ func (l *Local) broadcastLocked(r *localRoom, except *member, frame []byte) {
 	}
 }
 
+// hostsLocked delivers frame to every host member.
+func (l *Local) hostsLocked(r *localRoom, frame []byte) {
+	for _, o := range r.members {
+		if o.info.Host {
+			o.deliverLocked(frame, l.opts.MaxHeldFrames)
+		}
+	}
+}
+
 // Join implements Backend.
 func (l *Local) Join(_ context.Context, req JoinRequest) (Session, error) {
 	now := l.opts.Now()
@@ -132,23 +156,28 @@ func (l *Local) Join(_ context.Context, req JoinRequest) (Session, error) {
 		if l.opts.MaxRooms > 0 && len(l.rooms) >= l.opts.MaxRooms {
 			return nil, fmt.Errorf("%w: %d rooms", ErrServerFull, len(l.rooms))
 		}
-		r = &localRoom{name: req.Room}
+		r = &localRoom{name: req.Room, removed: map[string]bool{}}
 		l.rooms[req.Room] = r
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.removed[resumeID] {
+		resumeID = ""
+	}
 	if resumeID != "" {
 		if i := slices.IndexFunc(r.members, func(o *member) bool { return o.info.ID == resumeID }); i >= 0 {
 			return l.reattachLocked(r.members[i], req), nil
 		}
 	}
-	if len(r.members) >= l.opts.MaxParticipants {
+	waiting := r.locked && resumeID == "" && !req.Host
+	switch {
+	case waiting && len(r.lobby) >= l.opts.MaxLobby:
+		return nil, fmt.Errorf("%w (lobby of %d)", ErrRoomFull, len(r.lobby))
+	case !waiting && len(r.members) >= l.opts.MaxParticipants:
 		return nil, fmt.Errorf("%w (%d of %d)", ErrRoomFull, len(r.members), l.opts.MaxParticipants)
 	}
 	if l.opts.MaxTotalParticipants > 0 && l.participants >= l.opts.MaxTotalParticipants {
-		if len(r.members) == 0 {
-			delete(l.rooms, req.Room)
-		}
+		l.deleteIfEmptyLocked(r)
 		return nil, fmt.Errorf("%w: %d participants", ErrServerFull, l.participants)
 	}
 	id := resumeID
@@ -159,12 +188,55 @@ func (l *Local) Join(_ context.Context, req JoinRequest) (Session, error) {
 		room: r,
 		sink: req.Sink,
 		gen:  1,
-		info: protocol.Participant{ID: id, Name: req.Name, State: req.State, JoinedAt: now.UnixMilli()},
+		info: protocol.Participant{ID: id, Name: req.Name, State: req.State, JoinedAt: now.UnixMilli(), Host: req.Host},
 	}
+	l.participants++
+	a := &attachment{l: l, m: m, gen: m.gen}
+	if waiting {
+		m.waiting = true
+		r.lobby = append(r.lobby, m)
+		l.hostsLocked(r, mustMarshal(protocol.Knock{Type: protocol.TypeKnock, Participant: m.info}))
+		return a, nil
+	}
+	if l.opts.OpenRooms && !l.hasHostLocked(r) {
+		m.info.Host = true
+	}
+	l.enterLocked(m, resumeID != "")
+	return a, nil
+}
+
+// enterLocked makes m a member: announces it, and fills its welcome.
+func (l *Local) enterLocked(m *member, resumed bool) {
+	r := m.room
+	m.waiting = false
 	l.broadcastLocked(r, nil, mustMarshal(protocol.PeerJoined{Type: protocol.TypePeerJoined, Participant: m.info}))
 	r.members = append(r.members, m)
-	l.participants++
-	return l.attachmentLocked(m, resumeID != ""), nil
+	l.welcomeLocked(m, resumed)
+	if m.info.Host {
+		l.tellKnocksLocked(m)
+	}
+}
+
+func (l *Local) welcomeLocked(m *member, resumed bool) {
+	w := Welcome{Self: m.info, Others: []protocol.Participant{}, Locked: m.room.locked, Resumed: resumed}
+	for _, o := range m.room.members {
+		if o != m {
+			w.Others = append(w.Others, o.info)
+		}
+	}
+	w.ResumeToken = l.resume.sign(m.room.name, m.info.ID, l.opts.Now())
+	m.welcome = w
+}
+
+// tellKnocksLocked tells a (new) host who is waiting in the lobby.
+func (l *Local) tellKnocksLocked(host *member) {
+	for _, w := range host.room.lobby {
+		host.deliverLocked(mustMarshal(protocol.Knock{Type: protocol.TypeKnock, Participant: w.info}), l.opts.MaxHeldFrames)
+	}
+}
+
+func (l *Local) hasHostLocked(r *localRoom) bool {
+	return slices.ContainsFunc(r.members, func(o *member) bool { return o.info.Host })
 }
 
 // reattachLocked gives a resumed participant its new connection, flushes
@@ -182,7 +254,7 @@ func (l *Local) reattachLocked(m *member, req JoinRequest) *attachment {
 	}
 	m.held = nil
 	if old != nil {
-		old.Close()
+		old.Close(protocol.Error{Code: protocol.CodeReplaced, Message: "this session was resumed on another connection"})
 	}
 	changed := m.info.Reconnecting || m.info.Name != req.Name || m.info.State != req.State
 	m.info.Reconnecting = false
@@ -190,18 +262,11 @@ func (l *Local) reattachLocked(m *member, req JoinRequest) *attachment {
 	if changed {
 		l.broadcastLocked(m.room, m, mustMarshal(protocol.PeerUpdated{Type: protocol.TypePeerUpdated, Participant: m.info}))
 	}
-	return l.attachmentLocked(m, true)
-}
-
-func (l *Local) attachmentLocked(m *member, resumed bool) *attachment {
-	a := &attachment{l: l, m: m, gen: m.gen, resumed: resumed, others: []protocol.Participant{}}
-	for _, o := range m.room.members {
-		if o != m {
-			a.others = append(a.others, o.info)
-		}
+	l.welcomeLocked(m, true)
+	if m.info.Host {
+		l.tellKnocksLocked(m)
 	}
-	a.token = l.resume.sign(m.room.name, m.info.ID, l.opts.Now())
-	return a
+	return &attachment{l: l, m: m, gen: m.gen}
 }
 
 // Stats implements Backend.
@@ -221,24 +286,91 @@ func (l *Local) leave(m *member, gen uint64, reason string, onlyDetached bool) {
 	if m.left || (gen != 0 && gen != m.gen) || (onlyDetached && m.sink != nil) {
 		return
 	}
+	l.leaveLocked(m, reason)
+}
+
+// leaveLocked removes m from its room (members or lobby) and tells whom it
+// concerns. Both locks are held.
+func (l *Local) leaveLocked(m *member, reason string) {
+	r := m.room
 	m.left = true
+	l.participants--
 	if m.grace != nil {
 		m.grace.Stop()
 		m.grace = nil
 	}
-	r.members = slices.DeleteFunc(r.members, func(o *member) bool { return o == m })
-	l.participants--
-	if len(r.members) == 0 {
-		delete(l.rooms, r.name)
+	if m.waiting {
+		r.lobby = slices.DeleteFunc(r.lobby, func(o *member) bool { return o == m })
+		outcome := protocol.KnockLeft
+		if reason == protocol.LeftReasonRemoved {
+			outcome = protocol.KnockDenied
+		}
+		l.hostsLocked(r, mustMarshal(protocol.KnockEnded{Type: protocol.TypeKnockEnded, ID: m.info.ID, Outcome: outcome}))
+		l.deleteIfEmptyLocked(r)
 		return
 	}
+	r.members = slices.DeleteFunc(r.members, func(o *member) bool { return o == m })
 	l.broadcastLocked(r, nil, mustMarshal(protocol.PeerLeft{Type: protocol.TypePeerLeft, ID: m.info.ID, Reason: reason}))
+	if len(r.members) == 0 && len(r.lobby) > 0 && l.opts.OpenRooms {
+		// Nobody is left to answer the knocks of an open room: open it.
+		r.locked = false
+		l.admitAllLocked(r, "")
+	}
+	if l.opts.OpenRooms && len(r.members) > 0 && !l.hasHostLocked(r) {
+		h := r.members[0]
+		h.info.Host = true
+		l.broadcastLocked(r, nil, mustMarshal(protocol.PeerUpdated{Type: protocol.TypePeerUpdated, Participant: h.info}))
+		l.tellKnocksLocked(h)
+	}
+	l.deleteIfEmptyLocked(r)
+}
+
+func (l *Local) deleteIfEmptyLocked(r *localRoom) {
+	if len(r.members) == 0 && len(r.lobby) == 0 {
+		delete(l.rooms, r.name)
+	}
+}
+
+// admitLocked moves w from the lobby into the room.
+func (l *Local) admitLocked(w *member, by string) error {
+	r := w.room
+	if len(r.members) >= l.opts.MaxParticipants {
+		return fmt.Errorf("%w (%d of %d)", ErrRoomFull, len(r.members), l.opts.MaxParticipants)
+	}
+	r.lobby = slices.DeleteFunc(r.lobby, func(o *member) bool { return o == w })
+	l.hostsLocked(r, mustMarshal(protocol.KnockEnded{Type: protocol.TypeKnockEnded, ID: w.info.ID, Outcome: protocol.KnockAdmitted, By: by}))
+	if l.opts.OpenRooms && !l.hasHostLocked(r) {
+		w.info.Host = true
+	}
+	l.enterLocked(w, false)
+	if w.sink != nil {
+		w.sink.Admit(w.welcome)
+	}
+	return nil
+}
+
+// admitAllLocked admits the lobby as far as capacity allows and turns the
+// rest away.
+func (l *Local) admitAllLocked(r *localRoom, by string) {
+	for _, w := range slices.Clone(r.lobby) {
+		if err := l.admitLocked(w, by); err != nil {
+			if w.sink != nil {
+				w.sink.Close(protocol.Error{Code: protocol.CodeRoomFull, Message: "the room is full"})
+			}
+			l.leaveLocked(w, protocol.LeftReasonRemoved)
+		}
+	}
 }
 
 // detach starts m's grace period if attachment gen is current.
 func (l *Local) detach(m *member, gen uint64) {
 	r := m.room
 	r.mu.Lock()
+	if m.waiting {
+		r.mu.Unlock()
+		l.leave(m, gen, protocol.LeftReasonLeft, false)
+		return
+	}
 	defer r.mu.Unlock()
 	if m.left || gen != m.gen || m.sink == nil {
 		return

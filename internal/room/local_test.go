@@ -14,9 +14,11 @@ import (
 
 // sink records frames.
 type sink struct {
-	mu     sync.Mutex
-	frames []string
-	closed bool
+	mu        sync.Mutex
+	frames    []string
+	closed    bool
+	closeCode protocol.Code
+	admitted  *room.Welcome
 }
 
 func (s *sink) Send(f []byte) {
@@ -25,10 +27,17 @@ func (s *sink) Send(f []byte) {
 	s.frames = append(s.frames, string(f))
 }
 
-func (s *sink) Close() {
+func (s *sink) Close(e protocol.Error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	s.closeCode = e.Code
+}
+
+func (s *sink) Admit(w room.Welcome) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.admitted = &w
 }
 
 func (s *sink) all() []string {
@@ -82,7 +91,7 @@ func TestParticipantIDsAreUniqueAndUnguessable(t *testing.T) {
 	seen := map[string]bool{}
 	for range 50 {
 		s, _ := join(t, b, "ids", "x")
-		id := s.Self().ID
+		id := s.ID()
 		if len(id) != 26 || seen[id] {
 			t.Fatalf("bad or repeated ID %q", id)
 		}
@@ -95,19 +104,19 @@ func TestRelayReachesOnlyTheNamedMemberOfTheSameRoom(t *testing.T) {
 	alice, _ := join(t, b, "a", "alice")
 	bob, bobSink := join(t, b, "a", "bob")
 	_, eveSink := join(t, b, "b", "eve")
-	if err := alice.Relay(protocol.TypeOffer, bob.Self().ID, json.RawMessage(`{"sdp":"x"}`)); err != nil {
+	if err := alice.Relay(protocol.TypeOffer, bob.ID(), json.RawMessage(`{"sdp":"x"}`)); err != nil {
 		t.Fatal(err)
 	}
 	got := bobSink.all()
-	want := `{"type":"offer","from":"` + alice.Self().ID + `","payload":{"sdp":"x"}}`
+	want := `{"type":"offer","from":"` + alice.ID() + `","payload":{"sdp":"x"}}`
 	if len(got) != 1 || got[0] != want {
 		t.Fatalf("bob got %q", got)
 	}
 	eve, _ := join(t, b, "b", "eve2")
-	if err := eve.Relay(protocol.TypeOffer, bob.Self().ID, json.RawMessage(`{}`)); !errors.Is(err, room.ErrUnknownPeer) {
+	if err := eve.Relay(protocol.TypeOffer, bob.ID(), json.RawMessage(`{}`)); !errors.Is(err, room.ErrUnknownPeer) {
 		t.Fatalf("cross-room relay: %v", err)
 	}
-	if err := alice.Relay("join", bob.Self().ID, json.RawMessage(`{}`)); !errors.Is(err, room.ErrBadRelay) {
+	if err := alice.Relay("join", bob.ID(), json.RawMessage(`{}`)); !errors.Is(err, room.ErrBadRelay) {
 		t.Fatalf("non-relay type: %v", err)
 	}
 	if n := len(eveSink.all()); n != 1 { // only eve2's peer_joined
@@ -127,10 +136,10 @@ func TestLeaveAnnouncesOnceAndEmptiesTheRoom(t *testing.T) {
 	}
 	var left protocol.PeerLeft
 	json.Unmarshal([]byte(frames[1]), &left)
-	if left.ID != bob.Self().ID || left.Reason != protocol.LeftReasonTimeout {
+	if left.ID != bob.ID() || left.Reason != protocol.LeftReasonTimeout {
 		t.Fatalf("peer_left %+v", left)
 	}
-	if err := bob.Relay(protocol.TypeOffer, alice.Self().ID, json.RawMessage(`{}`)); !errors.Is(err, room.ErrLeft) {
+	if err := bob.Relay(protocol.TypeOffer, alice.ID(), json.RawMessage(`{}`)); !errors.Is(err, room.ErrLeft) {
 		t.Fatalf("relay after leave: %v", err)
 	}
 	alice.Leave(protocol.LeftReasonLeft)
@@ -144,8 +153,8 @@ func TestOthersAreListedOldestFirst(t *testing.T) {
 	a, _ := join(t, b, "demo", "a")
 	c, _ := join(t, b, "demo", "c")
 	d, _ := join(t, b, "demo", "d")
-	o := d.Others()
-	if len(o) != 2 || o[0].ID != a.Self().ID || o[1].ID != c.Self().ID {
+	o := d.Welcome().Others
+	if len(o) != 2 || o[0].ID != a.ID() || o[1].ID != c.ID() {
 		t.Fatalf("others %+v", o)
 	}
 }
@@ -155,7 +164,7 @@ func BenchmarkRelay(b *testing.B) {
 	alice, _ := be.Join(context.Background(), room.JoinRequest{Room: "r", Sink: discard{}})
 	bob, _ := be.Join(context.Background(), room.JoinRequest{Room: "r", Sink: discard{}})
 	payload := json.RawMessage(`{"candidate":"candidate:842163049 1 udp 1677729535 203.0.113.7 46154 typ srflx raddr 0.0.0.0 rport 0 generation 0 ufrag sXJ3 network-cost 999","sdpMid":"0","sdpMLineIndex":0}`)
-	to := bob.Self().ID
+	to := bob.ID()
 	b.ReportAllocs()
 	for b.Loop() {
 		alice.Relay(protocol.TypeCandidate, to, payload)
@@ -164,8 +173,9 @@ func BenchmarkRelay(b *testing.B) {
 
 type discard struct{}
 
-func (discard) Send([]byte) {}
-func (discard) Close()      {}
+func (discard) Send([]byte)          {}
+func (discard) Close(protocol.Error) {}
+func (discard) Admit(room.Welcome)   {}
 
 func TestServerWideLimitsRefuseNewRoomsAndParticipants(t *testing.T) {
 	b := room.NewLocal(room.LocalOptions{MaxRooms: 2, MaxTotalParticipants: 3})

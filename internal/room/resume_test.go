@@ -51,16 +51,16 @@ func TestADroppedParticipantResumesWithinTheGracePeriodAsItself(t *testing.T) {
 	bob, _ := join(t, b, "demo", "bob")
 	bob.Detach()
 	// Alice relays to Bob while he is away: the frame is held for him.
-	if err := alice.Relay(protocol.TypeOffer, bob.Self().ID, json.RawMessage(`{"sdp":"restart"}`)); err != nil {
+	if err := alice.Relay(protocol.TypeOffer, bob.ID(), json.RawMessage(`{"sdp":"restart"}`)); err != nil {
 		t.Fatal(err)
 	}
 	newSink := &sink{}
-	again, err := b.Join(context.Background(), room.JoinRequest{Room: "demo", Name: "bob", Sink: newSink, ResumeToken: bob.ResumeToken()})
+	again, err := b.Join(context.Background(), room.JoinRequest{Room: "demo", Name: "bob", Sink: newSink, ResumeToken: bob.Welcome().ResumeToken})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Self().ID != bob.Self().ID || !again.Resumed() {
-		t.Fatalf("resumed as %q (resumed=%v), want %q", again.Self().ID, again.Resumed(), bob.Self().ID)
+	if again.ID() != bob.ID() || !again.Welcome().Resumed {
+		t.Fatalf("resumed as %q (resumed=%v), want %q", again.ID(), again.Welcome().Resumed, bob.ID())
 	}
 	if got := newSink.all(); len(got) != 1 || !strings.Contains(got[0], "restart") {
 		t.Fatalf("held frames delivered on resume: %q", got)
@@ -73,7 +73,7 @@ func TestADroppedParticipantResumesWithinTheGracePeriodAsItself(t *testing.T) {
 	if st := b.Stats(); st.Participants != 2 {
 		t.Fatalf("stale attachment removed the participant: %+v", st)
 	}
-	if again.ResumeToken() == "" {
+	if again.Welcome().ResumeToken == "" {
 		t.Fatal("no fresh resume token")
 	}
 }
@@ -81,7 +81,7 @@ func TestADroppedParticipantResumesWithinTheGracePeriodAsItself(t *testing.T) {
 func TestAResumeOnANewConnectionClosesTheOldOne(t *testing.T) {
 	b := room.NewLocal(room.LocalOptions{})
 	bob, bobSink := join(t, b, "demo", "bob")
-	if _, err := b.Join(context.Background(), room.JoinRequest{Room: "demo", Sink: &sink{}, ResumeToken: bob.ResumeToken()}); err != nil {
+	if _, err := b.Join(context.Background(), room.JoinRequest{Room: "demo", Sink: &sink{}, ResumeToken: bob.Welcome().ResumeToken}); err != nil {
 		t.Fatal(err)
 	}
 	bobSink.mu.Lock()
@@ -108,12 +108,12 @@ func TestAResumeAfterARestartRecreatesTheParticipantWithItsID(t *testing.T) {
 	bob, _ := join(t, first, "demo", "bob")
 	restarted := room.NewLocal(room.LocalOptions{SessionSecret: secret})
 	_, aliceSink := join(t, restarted, "demo", "alice")
-	s, err := restarted.Join(context.Background(), room.JoinRequest{Room: "demo", Name: "bob", Sink: &sink{}, ResumeToken: bob.ResumeToken()})
+	s, err := restarted.Join(context.Background(), room.JoinRequest{Room: "demo", Name: "bob", Sink: &sink{}, ResumeToken: bob.Welcome().ResumeToken})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Self().ID != bob.Self().ID || !s.Resumed() {
-		t.Fatalf("got %q resumed=%v", s.Self().ID, s.Resumed())
+	if s.ID() != bob.ID() || !s.Welcome().Resumed {
+		t.Fatalf("got %q resumed=%v", s.ID(), s.Welcome().Resumed)
 	}
 	if got := strings.Join(frameTypes(aliceSink), " "); got != "peer_joined" {
 		t.Fatalf("alice saw %q", got)
@@ -128,9 +128,9 @@ func TestABadResumeTokenJoinsAsANewParticipant(t *testing.T) {
 	otherRoom, _ := join(t, b, "elsewhere", "x")
 	cases := []struct{ name, token, room string }{
 		{"a token signed by another secret is ignored", mustToken(t, other, "demo"), "demo"},
-		{"a token for another room is ignored", otherRoom.ResumeToken(), "demo"},
+		{"a token for another room is ignored", otherRoom.Welcome().ResumeToken, "demo"},
 		{"garbage is ignored", "v1.!!!.???", "demo"},
-		{"a tampered token is ignored", tamper(bob.ResumeToken()), "demo"},
+		{"a tampered token is ignored", tamper(bob.Welcome().ResumeToken), "demo"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,7 +138,7 @@ func TestABadResumeTokenJoinsAsANewParticipant(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Resumed() || s.Self().ID == bob.Self().ID {
+			if s.Welcome().Resumed || s.ID() == bob.ID() {
 				t.Fatalf("resumed with a bad token")
 			}
 			s.Leave(protocol.LeftReasonLeft)
@@ -146,8 +146,8 @@ func TestABadResumeTokenJoinsAsANewParticipant(t *testing.T) {
 	}
 	t.Run("an expired token is ignored", func(t *testing.T) {
 		clock.add(25 * time.Hour)
-		s, _ := b.Join(context.Background(), room.JoinRequest{Room: "demo", Sink: &sink{}, ResumeToken: bob.ResumeToken()})
-		if s.Resumed() {
+		s, _ := b.Join(context.Background(), room.JoinRequest{Room: "demo", Sink: &sink{}, ResumeToken: bob.Welcome().ResumeToken})
+		if s.Welcome().Resumed {
 			t.Fatal("resumed with an expired token")
 		}
 	})
@@ -155,7 +155,7 @@ func TestABadResumeTokenJoinsAsANewParticipant(t *testing.T) {
 
 func mustToken(t *testing.T, b *room.Local, roomName string) string {
 	s, _ := join(t, b, roomName, "x")
-	return s.ResumeToken()
+	return s.Welcome().ResumeToken
 }
 
 func tamper(tok string) string {

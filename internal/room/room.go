@@ -15,14 +15,17 @@ import (
 	"github.com/peercall/peercall/protocol"
 )
 
-// Sink delivers frames to one participant's connection. Neither method may
-// block: Send enqueues, and a sink that cannot keep up closes its own
+// Sink delivers frames to one participant's connection. No method may
+// block: they enqueue, and a sink that cannot keep up closes its own
 // connection. Backends call them while holding room locks.
 type Sink interface {
 	Send(frame []byte)
-	// Close ends the connection because the session was resumed on
-	// another one.
-	Close()
+	// Admit tells a participant waiting in the lobby that a host let it
+	// in; w is what it needs to know on entering.
+	Admit(w Welcome)
+	// Close ends the connection with a fatal error: the session was
+	// resumed on another connection, or a host removed or denied it.
+	Close(e protocol.Error)
 }
 
 // JoinRequest asks to add a participant to a room.
@@ -35,6 +38,21 @@ type JoinRequest struct {
 	// ID. An invalid or expired token is ignored: the join proceeds as a
 	// new participant.
 	ResumeToken string
+	// Host is granted by an access token. In open mode (see LocalOptions)
+	// the first joiner of a room is host regardless.
+	Host bool
+}
+
+// Welcome is what a participant learns on entering a room.
+type Welcome struct {
+	Self protocol.Participant
+	// Others are the room's other members, oldest first. Later changes
+	// arrive on the Sink.
+	Others      []protocol.Participant
+	Locked      bool
+	ResumeToken string
+	// Resumed reports whether the join honoured a resume token.
+	Resumed bool
 }
 
 // Backend stores rooms. Implementations are safe for concurrent use.
@@ -48,11 +66,15 @@ type Backend interface {
 
 // Session is one participant's membership of a room.
 type Session interface {
-	// Self is the participant as the room knows it.
-	Self() protocol.Participant
-	// Others are the room's other members at the time of joining, oldest
-	// first. Later changes arrive on the Sink.
-	Others() []protocol.Participant
+	// Waiting reports whether the participant joined a locked room and
+	// waits in its lobby: nothing but Leave and Detach works until the
+	// Sink's Admit is called.
+	Waiting() bool
+	// Welcome is what the participant learnt on entering the room (zero
+	// while waiting).
+	Welcome() Welcome
+	// ID is the participant's ID.
+	ID() string
 	// Relay delivers an offer, answer or candidate to another member of the
 	// same room, stamped with this session's ID as the sender. It fails
 	// with ErrUnknownPeer if to is not in this room.
@@ -64,12 +86,21 @@ type Session interface {
 	// Detach is for a connection that dropped without leaving: the others
 	// see the participant as reconnecting, frames for it are held, and it
 	// is removed (reason timeout) unless it resumes within the grace
-	// period. Idempotent.
+	// period. A participant waiting in the lobby just leaves. Idempotent.
 	Detach()
-	// ResumeToken is the token that resumes this participant.
-	ResumeToken() string
-	// Resumed reports whether the join honoured a resume token.
-	Resumed() bool
+
+	// Host actions; they fail with ErrForbidden for non-hosts.
+
+	// Lock locks or unlocks the room. Unlocking admits the lobby.
+	Lock(locked bool) error
+	// Admit lets a participant waiting in the lobby in.
+	Admit(id string) error
+	// Deny turns a participant waiting in the lobby away.
+	Deny(id string) error
+	// Remove removes a member; it cannot resume into the room.
+	Remove(id string) error
+	// Mute asks a member (or, with id "", every other member) to mute.
+	Mute(id string) error
 }
 
 // Stats are a backend's current counts.

@@ -42,6 +42,7 @@ type conn struct {
 	early   [][]byte   // frames for the client that must follow joined
 
 	session room.Session // reader goroutine only
+	room    string       // set before session; immutable after
 }
 
 func newConn(s *Server, ws *websocket.Conn, r *http.Request) *conn {
@@ -217,9 +218,18 @@ func putBuffer(b *bytes.Buffer) {
 	bufferPool.Put(b)
 }
 
-// Close implements room.Sink: the session was resumed on another connection.
-func (c *conn) Close() {
-	c.closeWith(protocol.Error{Code: protocol.CodeReplaced, Message: "this session was resumed on another connection"})
+// Close implements room.Sink: the room ends this connection (resumed
+// elsewhere, removed or denied by a host).
+func (c *conn) Close(e protocol.Error) { c.closeWith(e) }
+
+// Admit implements room.Sink: a host let this participant in from the lobby.
+func (c *conn) Admit(w room.Welcome) {
+	b, err := json.Marshal(c.joinedFrame(w))
+	if err != nil {
+		c.closeWith(protocol.Error{Code: protocol.CodeInternal, Message: "internal server error"})
+		return
+	}
+	c.Send(b)
 }
 
 // writeLoop writes queued frames, checks keepalive and performs the close.

@@ -22,14 +22,16 @@ func FuzzHandle(f *testing.F) {
 		`{"type":"candidate","to":"X","payload":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host"}}`,
 		`{"type":"update","name":"Al","state":{"video_muted":true}}`,
 		`{"type":"ping","id":"1"}`, `{"type":"leave"}`, `{"type":`, `[]`, `null`, `"x"`, `{"type":{}}`,
-		`{"type":"join","version":1,"room":"a/b"}`, `{"type":"join","version":2}`, "{\"type\":\"update\",\"name\":\"\u202e\"}",
+		`{"type":"join","version":1,"room":"a/b"}`,
+		`{"type":"lock","locked":true}`, `{"type":"admit","participant":"X"}`, `{"type":"deny","participant":"X"}`,
+		`{"type":"remove","participant":"X"}`, `{"type":"mute"}`, `{"type":"mute","participant":"X"}`, `{"type":"lock","locked":"yes"}`, `{"type":"join","version":2}`, "{\"type\":\"update\",\"name\":\"\u202e\"}",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, joinFirst bool) {
-		srv := NewServer(Options{Backend: room.NewLocal(room.LocalOptions{}), MaxParticipants: 6})
+		srv := NewServer(Options{Backend: room.NewLocal(room.LocalOptions{OpenRooms: true}), MaxParticipants: 6})
 		peer := newTestConn(srv)
 		peer.handle([]byte(`{"type":"join","version":1,"room":"demo","name":"peer"}`))
 		c := newTestConn(srv)
@@ -38,7 +40,7 @@ func FuzzHandle(f *testing.F) {
 		}
 		// Let the fuzzer address the real peer.
 		if c.session != nil {
-			data = []byte(strings.ReplaceAll(string(data), "X", peer.session.Self().ID))
+			data = []byte(strings.ReplaceAll(string(data), "X", peer.session.ID()))
 		}
 		c.handle(data)
 		for _, q := range []*conn{c, peer} {

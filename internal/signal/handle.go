@@ -46,6 +46,8 @@ func (c *conn) handle(data []byte) (stop bool) {
 		c.handleRelay(&env)
 	case protocol.TypeUpdate:
 		c.handleUpdate(data, ref)
+	case protocol.TypeLock, protocol.TypeAdmit, protocol.TypeDeny, protocol.TypeRemove, protocol.TypeMute:
+		c.handleControl(&env, data)
 	case protocol.TypeLeave:
 		return true
 	default:
@@ -56,7 +58,8 @@ func (c *conn) handle(data []byte) (stop bool) {
 
 func isKnownType(t string) bool {
 	switch t {
-	case protocol.TypeUpdate, protocol.TypeLeave, protocol.TypeOffer, protocol.TypeAnswer, protocol.TypeCandidate:
+	case protocol.TypeUpdate, protocol.TypeLeave, protocol.TypeOffer, protocol.TypeAnswer, protocol.TypeCandidate,
+		protocol.TypeLock, protocol.TypeAdmit, protocol.TypeDeny, protocol.TypeRemove, protocol.TypeMute:
 		return true
 	}
 	return false
@@ -86,6 +89,7 @@ func (c *conn) handleJoin(data []byte, ref string) bool {
 		c.closeWith(protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error(), Ref: ref})
 		return true
 	}
+	host := false
 	if v := c.s.opts.Tokens; v != nil {
 		claims, err := v.Verify(j.Token, j.Room)
 		if err != nil {
@@ -93,6 +97,7 @@ func (c *conn) handleJoin(data []byte, ref string) bool {
 			c.closeWith(protocol.Error{Code: protocol.CodeUnauthorized, Message: err.Error(), Ref: ref})
 			return true
 		}
+		host = claims.Grants.Host
 		if claims.Name != "" { // the app's backend decides the display name
 			if name, err = validateName(claims.Name); err != nil {
 				c.closeWith(protocol.Error{Code: protocol.CodeUnauthorized, Message: "malformed access token: " + err.Error(), Ref: ref})
@@ -100,8 +105,10 @@ func (c *conn) handleJoin(data []byte, ref string) bool {
 			}
 		}
 	}
+	c.room = j.Room
 	c.hold()
-	sess, err := c.s.opts.Backend.Join(context.Background(), room.JoinRequest{Room: j.Room, Name: name, State: j.State, Sink: c, ResumeToken: j.Resume})
+	req := room.JoinRequest{Room: j.Room, Name: name, State: j.State, Sink: c, ResumeToken: j.Resume, Host: host}
+	sess, err := c.s.opts.Backend.Join(context.Background(), req)
 	if err != nil {
 		c.release(nil)
 		e := errorFor(err)
@@ -114,28 +121,11 @@ func (c *conn) handleJoin(data []byte, ref string) bool {
 	}
 	c.session = sess
 	c.joined.Store(true)
-	self := sess.Self()
-	joined := protocol.Joined{
-		Type:            protocol.TypeJoined,
-		Version:         protocol.Version,
-		Room:            j.Room,
-		Self:            self,
-		Participants:    sess.Others(),
-		ICEServers:      []protocol.ICEServer{},
-		PingIntervalMS:  int(c.s.opts.PingInterval.Milliseconds()),
-		MaxParticipants: c.s.opts.MaxParticipants,
-		ResumeToken:     sess.ResumeToken(),
-		Resumed:         sess.Resumed(),
-		ResumeGraceMS:   int(c.s.opts.ResumeGrace.Milliseconds()),
+	var first any = protocol.Lobby{Type: protocol.TypeLobby, Message: "the room is locked; waiting for a host to let you in"}
+	if !sess.Waiting() {
+		first = c.joinedFrame(sess.Welcome())
 	}
-	if c.s.opts.ICEServers != nil {
-		servers, expires := c.s.opts.ICEServers(c.req, self.ID)
-		joined.ICEServers = append(joined.ICEServers, servers...)
-		if !expires.IsZero() {
-			joined.ICEServersExpireAt = expires.UnixMilli()
-		}
-	}
-	b, err := json.Marshal(joined)
+	b, err := json.Marshal(first)
 	if err != nil {
 		c.release(nil)
 		c.closeWith(protocol.Error{Code: protocol.CodeInternal, Message: "internal server error", Ref: ref})
@@ -143,6 +133,70 @@ func (c *conn) handleJoin(data []byte, ref string) bool {
 	}
 	c.release(b)
 	return false
+}
+
+// joinedFrame builds joined for a participant entering its room.
+func (c *conn) joinedFrame(w room.Welcome) protocol.Joined {
+	joined := protocol.Joined{
+		Type:            protocol.TypeJoined,
+		Version:         protocol.Version,
+		Room:            c.room,
+		Self:            w.Self,
+		Participants:    w.Others,
+		ICEServers:      []protocol.ICEServer{},
+		PingIntervalMS:  int(c.s.opts.PingInterval.Milliseconds()),
+		MaxParticipants: c.s.opts.MaxParticipants,
+		ResumeToken:     w.ResumeToken,
+		Resumed:         w.Resumed,
+		ResumeGraceMS:   int(c.s.opts.ResumeGrace.Milliseconds()),
+		Locked:          w.Locked,
+	}
+	if c.s.opts.ICEServers != nil {
+		servers, expires := c.s.opts.ICEServers(c.req, w.Self.ID)
+		joined.ICEServers = append(joined.ICEServers, servers...)
+		if !expires.IsZero() {
+			joined.ICEServersExpireAt = expires.UnixMilli()
+		}
+	}
+	return joined
+}
+
+// handleControl performs a host's room-control request.
+func (c *conn) handleControl(env *protocol.Envelope, data []byte) {
+	var err error
+	if env.Type == protocol.TypeLock {
+		var l protocol.Lock
+		if err = json.Unmarshal(data, &l); err != nil {
+			c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: "malformed lock: " + jsonProblem(err), Ref: env.ID})
+			return
+		}
+		err = c.session.Lock(l.Locked)
+	} else {
+		var tg protocol.Target
+		if err = json.Unmarshal(data, &tg); err != nil {
+			c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: "malformed " + env.Type + ": " + jsonProblem(err), Ref: env.ID})
+			return
+		}
+		if tg.Participant == "" && env.Type != protocol.TypeMute {
+			c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf(`%s needs "participant"`, env.Type), Ref: env.ID})
+			return
+		}
+		switch env.Type {
+		case protocol.TypeAdmit:
+			err = c.session.Admit(tg.Participant)
+		case protocol.TypeDeny:
+			err = c.session.Deny(tg.Participant)
+		case protocol.TypeRemove:
+			err = c.session.Remove(tg.Participant)
+		case protocol.TypeMute:
+			err = c.session.Mute(tg.Participant)
+		}
+	}
+	if err != nil {
+		e := errorFor(err)
+		e.Ref = env.ID
+		c.sendError(e)
+	}
 }
 
 func (c *conn) handleRelay(env *protocol.Envelope) {
@@ -196,6 +250,12 @@ func errorFor(err error) protocol.Error {
 		return protocol.Error{Code: protocol.CodeUnknownPeer, Message: "no such participant in this room"}
 	case errors.Is(err, room.ErrLeft):
 		return protocol.Error{Code: protocol.CodeNotJoined, Message: "you have left the room"}
+	case errors.Is(err, room.ErrWaiting):
+		return protocol.Error{Code: protocol.CodeNotJoined, Message: "you are waiting in the lobby for a host to let you in"}
+	case errors.Is(err, room.ErrForbidden):
+		return protocol.Error{Code: protocol.CodeForbidden, Message: "only a host of the room may do this"}
+	case errors.Is(err, room.ErrNotWaiting):
+		return protocol.Error{Code: protocol.CodeUnknownPeer, Message: "no such participant is waiting in the lobby"}
 	case errors.Is(err, room.ErrBadRelay):
 		return protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error()}
 	case errors.Is(err, room.ErrUnavailable):

@@ -212,9 +212,8 @@ func TestRelayStampsTheSenderAndKeepsThePayload(t *testing.T) {
 	if m := a.expect(protocol.TypeCandidate); m["from"] != b.id {
 		t.Fatalf("candidate from %v", m["from"])
 	}
-	if got := s.Stats().MessagesRelayed; got != 3 {
-		t.Fatalf("relayed %d, want 3", got)
-	}
+	// The counter is bumped just after delivery: poll.
+	waitFor(t, func() bool { return s.Stats().MessagesRelayed == 3 })
 }
 
 func TestRelayNeverCrossesRooms(t *testing.T) {
@@ -656,4 +655,66 @@ func TestTokenModeAdmitsOnlyValidTokensForTheRoom(t *testing.T) {
 			t.Fatalf("%v", j["self"])
 		}
 	})
+}
+
+func TestAHostRunsTheLobbyOverTheProtocol(t *testing.T) {
+	s := start(t, signal.Options{Backend: room.NewLocal(room.LocalOptions{OpenRooms: true, Grace: testGrace})})
+	host := dial(t, s.url)
+	jh := host.join("demo", "host")
+	if jh["self"].(map[string]any)["host"] != true {
+		t.Fatalf("first joiner is not host: %v", jh["self"])
+	}
+	guest := dial(t, s.url)
+	guest.join("demo", "guest")
+	host.expect(protocol.TypePeerJoined)
+
+	guest.send(protocol.Lock{Type: protocol.TypeLock, ID: "g1", Locked: true})
+	if e := guest.expectError(protocol.CodeForbidden); e["ref"] != "g1" {
+		t.Fatalf("%v", e)
+	}
+	host.send(protocol.Lock{Type: protocol.TypeLock, Locked: true})
+	host.expect(protocol.TypeRoomUpdated)
+	if m := guest.expect(protocol.TypeRoomUpdated); m["locked"] != true {
+		t.Fatalf("%v", m)
+	}
+
+	knocker := dial(t, s.url)
+	knocker.send(protocol.Join{Type: protocol.TypeJoin, Version: protocol.Version, Room: "demo", Name: "knocker"})
+	knocker.expect(protocol.TypeLobby)
+	k := host.expect(protocol.TypeKnock)
+	kid := k["participant"].(map[string]any)["id"].(string)
+	knocker.send(map[string]any{"type": "offer", "to": jh["self"].(map[string]any)["id"], "payload": map[string]string{}})
+	knocker.expectError(protocol.CodeNotJoined)
+
+	host.send(protocol.Target{Type: protocol.TypeAdmit, Participant: kid})
+	j := knocker.expect(protocol.TypeJoined)
+	if j["self"].(map[string]any)["id"] != kid || len(j["participants"].([]any)) != 2 || j["locked"] != true {
+		t.Fatalf("admitted joined %v", j)
+	}
+	if m := host.expect(protocol.TypeKnockEnded); m["outcome"] != protocol.KnockAdmitted {
+		t.Fatalf("%v", m)
+	}
+	host.expect(protocol.TypePeerJoined)
+	guest.expect(protocol.TypePeerJoined)
+
+	host.send(protocol.Target{Type: protocol.TypeMute, Participant: kid})
+	if m := knocker.expect(protocol.TypeMuteRequest); m["from"] != host.id {
+		t.Fatalf("%v", m)
+	}
+	host.send(protocol.Target{Type: protocol.TypeRemove, Participant: kid})
+	knocker.expectError(protocol.CodeRemoved)
+	knocker.expectClosed()
+	for _, c := range []*wsClient{host, guest} {
+		if m := c.expect(protocol.TypePeerLeft); m["reason"] != protocol.LeftReasonRemoved {
+			t.Fatalf("%v", m)
+		}
+	}
+
+	denied := dial(t, s.url)
+	denied.send(protocol.Join{Type: protocol.TypeJoin, Version: protocol.Version, Room: "demo"})
+	denied.expect(protocol.TypeLobby)
+	k = host.expect(protocol.TypeKnock)
+	host.send(protocol.Target{Type: protocol.TypeDeny, Participant: k["participant"].(map[string]any)["id"].(string)})
+	denied.expectError(protocol.CodeDenied)
+	denied.expectClosed()
 }
