@@ -1,0 +1,414 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/peercall/peercall/protocol"
+)
+
+// The signaling connection: dial and join, one reader and one writer per
+// connection, and a supervisor that reconnects and resumes the session when
+// Config.Reconnect is set.
+
+const (
+	// dialTimeout bounds each reconnect attempt (dial and join).
+	dialTimeout = 10 * time.Second
+	// defaultResumeGrace is how long reconnecting is tried if the server
+	// announces no resume grace period.
+	defaultResumeGrace = 25 * time.Second
+	// Reconnect backoff: doubling from the first to the largest wait.
+	firstBackoff = 100 * time.Millisecond
+	maxBackoff   = 2 * time.Second
+)
+
+// errLeft ends a connection after Close sent leave.
+var errLeft = errors.New("left")
+
+// dial opens a WebSocket to the server and joins; resume is a resume token
+// or "". A refusal is returned as *Error.
+func (r *Room) dial(ctx context.Context, resume string) (*websocket.Conn, *protocol.Joined, error) {
+	conn, _, err := websocket.Dial(ctx, r.wsURL, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: dial %s: %w", ErrDisconnected, r.wsURL, err)
+	}
+	conn.SetReadLimit(readLimit)
+	j, err := handshake(ctx, conn, r.cfg, resume)
+	if err != nil {
+		_ = conn.CloseNow()
+		return nil, nil, err
+	}
+	return conn, j, nil
+}
+
+// handshake sends join and waits for joined or a refusal.
+func handshake(ctx context.Context, conn *websocket.Conn, cfg Config, resume string) (*protocol.Joined, error) {
+	join, err := json.Marshal(protocol.Join{
+		Type:    protocol.TypeJoin,
+		Version: protocol.Version,
+		Room:    cfg.Room,
+		Name:    cfg.Name,
+		State:   cfg.State,
+		Token:   cfg.Token,
+		Resume:  resume,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Write(ctx, websocket.MessageText, join); err != nil {
+		return nil, fmt.Errorf("%w: send join: %w", ErrDisconnected, err)
+	}
+	for {
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("%w: waiting for joined: %w", ErrDisconnected, err)
+		}
+		var env protocol.Envelope
+		if err := json.Unmarshal(b, &env); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+		}
+		switch env.Type {
+		case protocol.TypeJoined:
+			var j protocol.Joined
+			if err := json.Unmarshal(b, &j); err != nil {
+				return nil, fmt.Errorf("%w: joined: %w", ErrProtocol, err)
+			}
+			return &j, nil
+		case protocol.TypeError:
+			var e protocol.Error
+			if err := json.Unmarshal(b, &e); err != nil {
+				return nil, fmt.Errorf("%w: error: %w", ErrProtocol, err)
+			}
+			return nil, errorFromFrame(e)
+		default:
+			// Nothing else is expected before joined; skip it.
+		}
+	}
+}
+
+// supervise serves connections until the room ends: the first one from
+// Join, then, with Config.Reconnect, resumed ones.
+func (r *Room) supervise(conn *websocket.Conn) {
+	defer r.wg.Done()
+	for {
+		err := r.serve(conn)
+		if r.isEnded() {
+			return
+		}
+		if !r.cfg.Reconnect || !resumable(err) {
+			r.end(err)
+			return
+		}
+		r.log.Info("signaling connection lost; resuming", "err", err)
+		if conn = r.reconnect(err); conn == nil {
+			return
+		}
+	}
+}
+
+// resumable reports whether a connection that ended with err is worth
+// resuming: network trouble and server restarts are, refusals are not.
+func resumable(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return true
+	}
+	switch e.Code {
+	case protocol.CodeServerShutdown, protocol.CodeTimeout, protocol.CodeSlowConsumer, protocol.CodeUnavailable:
+		return true
+	}
+	return false
+}
+
+// reconnect dials and resumes the session with backoff until it works, the
+// resume grace period is over, or the room is closed. It returns the new
+// connection, or nil after ending the room (or if it was closed).
+func (r *Room) reconnect(cause error) *websocket.Conn {
+	r.connMu.Lock()
+	r.conn = nil
+	r.connMu.Unlock()
+	r.mu.Lock()
+	grace, token := r.resumeGrace, r.resumeToken
+	r.mu.Unlock()
+	if grace <= 0 {
+		grace = defaultResumeGrace
+	}
+	deadline := time.Now().Add(grace)
+	backoff := firstBackoff
+	for {
+		t := time.NewTimer(backoff)
+		select {
+		case <-r.leaveCtx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(r.leaveCtx, dialTimeout)
+		conn, j, err := r.dial(ctx, token)
+		cancel()
+		if err == nil {
+			if err := r.resumed(j); err != nil {
+				_ = conn.CloseNow()
+				r.end(err)
+				return nil
+			}
+			r.connMu.Lock()
+			r.conn = conn
+			r.connMu.Unlock()
+			if r.isEnded() { // closed while we resumed: leave properly
+				r.leave()
+			}
+			r.log.Info("session resumed")
+			return conn
+		}
+		if r.leaveCtx.Err() != nil {
+			return nil
+		}
+		if !resumable(err) {
+			r.end(err)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			r.end(fmt.Errorf("%w (resuming failed: %w)", cause, err))
+			return nil
+		}
+		r.log.Debug("resume attempt failed", "err", err)
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// resumed reconciles the room with the joined frame of a resumed session:
+// peers not listed are gone, listed ones not known are new (and make the
+// first offer, as newcomers do).
+func (r *Room) resumed(j *protocol.Joined) error {
+	r.mu.Lock()
+	if !j.Resumed || j.Self.ID != r.self.ID {
+		r.mu.Unlock()
+		return fmt.Errorf("%w: the server did not resume the session", ErrDisconnected)
+	}
+	r.applyJoinedLocked(j)
+	listed := make(map[string]protocol.Participant, len(j.Participants))
+	for _, part := range j.Participants {
+		listed[part.ID] = part
+	}
+	var gone []*Peer
+	for id, p := range r.peers {
+		if _, ok := listed[id]; !ok {
+			gone = append(gone, p)
+			delete(r.peers, id)
+		}
+	}
+	known := make(map[string]*Peer, len(r.peers))
+	for id, p := range r.peers {
+		known[id] = p
+	}
+	r.mu.Unlock()
+
+	for _, p := range gone {
+		p.close()
+		if r.cfg.OnPeerLeft != nil {
+			r.emit(func() { r.cfg.OnPeerLeft(p, protocol.LeftReasonLeft) })
+		}
+	}
+	for _, part := range j.Participants {
+		if p := known[part.ID]; p != nil {
+			r.updatePeer(p, part)
+		} else {
+			r.addPeer(part, false)
+		}
+	}
+	return nil
+}
+
+// serve runs one connection until it ends and returns why.
+func (r *Room) serve(conn *websocket.Conn) error {
+	ctx, cancel := context.WithCancel(r.ctx)
+	defer cancel()
+	r.lastHeard.Store(time.Now().UnixNano())
+	werr := make(chan error, 1)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		werr <- r.writeLoop(ctx, conn)
+	}()
+	rerr := r.readLoop(ctx, conn)
+	cancel()
+	_ = conn.CloseNow()
+	w := <-werr
+	var se *Error
+	switch {
+	case errors.As(rerr, &se):
+		return rerr // a fatal error frame says it best
+	case errors.Is(w, errLeft):
+		return nil
+	case w != nil:
+		return w
+	}
+	return rerr
+}
+
+// writeLoop is the connection's only writer. It also sends pings and
+// notices a silent server. It returns why the connection should end, nil
+// if ctx ended it, errLeft after sending leave for Close.
+func (r *Room) writeLoop(ctx context.Context, conn *websocket.Conn) error {
+	ping, _ := json.Marshal(protocol.Envelope{Type: protocol.TypePing})
+	r.mu.Lock()
+	interval := r.pingInterval
+	r.mu.Unlock()
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	fail := func(err error) error {
+		_ = conn.CloseNow() // unblocks the reader
+		return err
+	}
+	// Frames queued while there was no connection.
+	if err := r.flush(ctx, conn); err != nil {
+		return fail(fmt.Errorf("%w: %w", ErrDisconnected, err))
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.leaveCtx.Done():
+			if r.ctx.Err() != nil {
+				return nil // the room ended some other way
+			}
+			_ = r.flush(ctx, conn)
+			leave, _ := json.Marshal(protocol.Envelope{Type: protocol.TypeLeave})
+			lctx, lcancel := context.WithTimeout(ctx, leaveTimeout)
+			err := conn.Write(lctx, websocket.MessageText, leave)
+			lcancel()
+			if err == nil {
+				_ = conn.Close(websocket.StatusNormalClosure, "leave")
+			}
+			return fail(errLeft)
+		case <-r.out.wake:
+			if err := r.flush(ctx, conn); err != nil {
+				return fail(fmt.Errorf("%w: %w", ErrDisconnected, err))
+			}
+		case <-ticker.C:
+			if time.Since(time.Unix(0, r.lastHeard.Load())) > 3*interval {
+				return fail(ErrServerTimeout)
+			}
+			if err := write(ctx, conn, ping); err != nil {
+				return fail(fmt.Errorf("%w: %w", ErrDisconnected, err))
+			}
+		}
+	}
+}
+
+// flush writes every queued frame.
+func (r *Room) flush(ctx context.Context, conn *websocket.Conn) error {
+	frames, _ := r.out.take()
+	for _, b := range frames {
+		if err := write(ctx, conn, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func write(ctx context.Context, conn *websocket.Conn, b []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	return conn.Write(ctx, websocket.MessageText, b)
+}
+
+// readLoop is the connection's only reader. It returns why the connection
+// ended.
+func (r *Room) readLoop(ctx context.Context, conn *websocket.Conn) error {
+	for {
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) != -1 || errors.Is(err, io.EOF) {
+				return fmt.Errorf("%w: server closed the connection (%w)", ErrDisconnected, err)
+			}
+			return fmt.Errorf("%w: %w", ErrDisconnected, err)
+		}
+		r.lastHeard.Store(time.Now().UnixNano())
+		if err := r.handleFrame(b); err != nil {
+			return err
+		}
+	}
+}
+
+// handleFrame acts on one frame from the server; an error ends the
+// connection.
+func (r *Room) handleFrame(b []byte) error {
+	var env protocol.Envelope
+	if err := json.Unmarshal(b, &env); err != nil {
+		r.log.Warn("undecodable frame from server", "err", err)
+		return nil
+	}
+	switch env.Type {
+	case protocol.TypePong:
+	case protocol.TypeOffer, protocol.TypeAnswer, protocol.TypeCandidate:
+		var rel protocol.Relay
+		if err := json.Unmarshal(b, &rel); err != nil {
+			r.log.Warn("bad relay frame", "err", err)
+			return nil
+		}
+		if p := r.Peer(rel.From); p != nil {
+			p.deliver(rel.Type, rel.Payload)
+		} else {
+			r.log.Warn("relay frame from unknown peer", "type", rel.Type, "from", rel.From)
+		}
+	case protocol.TypePeerJoined:
+		var m protocol.PeerJoined
+		if err := json.Unmarshal(b, &m); err != nil {
+			r.log.Warn("bad peer_joined", "err", err)
+			return nil
+		}
+		if p := r.Peer(m.Participant.ID); p != nil {
+			// Known already: a restarted server re-creating participants.
+			// Keep the connection.
+			r.updatePeer(p, m.Participant)
+			return nil
+		}
+		r.addPeer(m.Participant, false)
+	case protocol.TypePeerUpdated:
+		var m protocol.PeerUpdated
+		if err := json.Unmarshal(b, &m); err != nil {
+			r.log.Warn("bad peer_updated", "err", err)
+			return nil
+		}
+		if p := r.Peer(m.Participant.ID); p != nil {
+			r.updatePeer(p, m.Participant)
+		}
+	case protocol.TypePeerLeft:
+		var m protocol.PeerLeft
+		if err := json.Unmarshal(b, &m); err != nil {
+			r.log.Warn("bad peer_left", "err", err)
+			return nil
+		}
+		r.mu.Lock()
+		p := r.peers[m.ID]
+		delete(r.peers, m.ID)
+		r.mu.Unlock()
+		if p != nil {
+			p.close()
+			if r.cfg.OnPeerLeft != nil {
+				r.emit(func() { r.cfg.OnPeerLeft(p, m.Reason) })
+			}
+		}
+	case protocol.TypeError:
+		var m protocol.Error
+		if err := json.Unmarshal(b, &m); err != nil {
+			r.log.Warn("bad error frame", "err", err)
+			return nil
+		}
+		if m.Fatal {
+			return errorFromFrame(m)
+		}
+		r.log.Warn("server error", "code", m.Code, "message", m.Message, "ref", m.Ref)
+	default:
+		r.log.Debug("ignoring frame", "type", env.Type)
+	}
+	return nil
+}
