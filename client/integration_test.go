@@ -176,6 +176,13 @@ func TestTwoClientsExchangeMediaAndData(t *testing.T) {
 	if got := alice.Peer(bob.id()).SelectedCandidateType(); got != "host" {
 		t.Errorf("SelectedCandidateType = %q, want host", got)
 	}
+	testutil.Eventually(t, wait, func() error {
+		ca, cb := alice.Peer(bob.id()).SafetyCode(), bob.Peer(alice.id()).SafetyCode()
+		if ca == "" || ca != cb {
+			return fmt.Errorf("safety codes %q and %q", ca, cb)
+		}
+		return nil
+	})
 	for _, c := range []struct{ p, other *participant }{{alice, bob}, {bob, alice}} {
 		testutil.Eventually(t, wait, func() error {
 			c.p.mu.Lock()

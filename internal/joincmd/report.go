@@ -50,8 +50,8 @@ type PeerReport struct {
 	// (protocol.LeftReason*).
 	Left       bool   `json:"left,omitempty"`
 	LeftReason string `json:"left_reason,omitempty"`
-	// SafetyCode is reserved for the end-to-end key fingerprint both sides
-	// can compare, once the client SDK offers one.
+	// SafetyCode verifies the call is end-to-end encrypted with nobody in
+	// the middle: both ends show the same code (docs/security.md).
 	SafetyCode string `json:"safety_code,omitempty"`
 }
 
@@ -75,6 +75,7 @@ func (t *tracker) peerReports(now time.Duration) []PeerReport {
 			ID:            s.id,
 			Name:          s.name,
 			CandidateType: s.candidateType,
+			SafetyCode:    s.safetyCode,
 			Left:          s.left,
 			LeftReason:    s.leftReason,
 			GotOurMedia:   s.gotOurs,

@@ -56,6 +56,7 @@ type peerStats struct {
 	name          string
 	iceConnected  time.Duration // -1 until connected
 	candidateType string
+	safetyCode    string
 	left          bool
 	leftReason    string
 	// ackSent is set once we told the peer we get its audio and video;
@@ -128,11 +129,14 @@ func peerLabel(p *client.Peer) string {
 
 func (t *tracker) onPeerLeft(p *client.Peer, reason string) {
 	s := t.get(p)
-	ct := p.SelectedCandidateType()
+	ct, code := p.SelectedCandidateType(), p.SafetyCode()
 	s.mu.Lock()
 	s.left, s.leftReason = true, reason
 	if ct != "" {
 		s.candidateType = ct
+	}
+	if code != "" {
+		s.safetyCode = code
 	}
 	s.mu.Unlock()
 	t.log.printf(t.since(), "%s left: %s", peerLabel(p), reason)
@@ -269,9 +273,13 @@ func (s *peerStats) refreshCandidateType() {
 	if p == nil || left {
 		return
 	}
-	if ct := p.SelectedCandidateType(); ct != "" {
-		s.mu.Lock()
+	ct, code := p.SelectedCandidateType(), p.SafetyCode()
+	s.mu.Lock()
+	if ct != "" {
 		s.candidateType = ct
-		s.mu.Unlock()
 	}
+	if code != "" {
+		s.safetyCode = code
+	}
+	s.mu.Unlock()
 }

@@ -133,6 +133,7 @@ type joinReport struct {
 		ICEConnectedMS float64 `json:"ice_connected_ms"`
 		FirstMediaMS   float64 `json:"first_media_ms"`
 		CandidateType  string  `json:"candidate_type"`
+		SafetyCode     string  `json:"safety_code"`
 		Video, Audio   struct {
 			Packets int `json:"packets"`
 			Bytes   int `json:"bytes"`
@@ -201,6 +202,9 @@ func checkCall(t *testing.T, res [2]joinResult, wantCandidate string) {
 	}
 	if res[0].report.Peers[0].ID != res[1].report.ParticipantID || res[1].report.Peers[0].ID != res[0].report.ParticipantID {
 		t.Fatal("participants disagree on each other's IDs")
+	}
+	if a, b := res[0].report.Peers[0].SafetyCode, res[1].report.Peers[0].SafetyCode; a == "" || a != b {
+		t.Fatalf("safety codes %q and %q: an untampered call must show one code on both sides", a, b)
 	}
 }
 
