@@ -85,6 +85,9 @@ type Config struct {
 	// OnData is called for each message on a peer's "peercall" data channel.
 	// data is owned by the callee.
 	OnData func(p *Peer, data []byte)
+	// OnChat is called for each chat message (from a browser's chat or
+	// Room.SendChat), besides OnData.
+	OnChat func(p *Peer, text string)
 	// OnPeerConnectionState reports a peer's PeerConnection state. Quick
 	// successive changes may be coalesced: the state reported is the one
 	// current when the event is delivered, and repeats are suppressed.

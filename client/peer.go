@@ -67,6 +67,7 @@ type peerEnv struct {
 	// Optional callbacks.
 	onTrack func(*Peer, *webrtc.TrackRemote, *webrtc.RTPReceiver)
 	onData  func(*Peer, []byte)
+	onChat  func(*Peer, string)
 	// onStateChange is told that p's PeerConnection state changed. It must
 	// not block.
 	onStateChange func(p *Peer)
@@ -164,7 +165,15 @@ func (p *Peer) newPeerConnection() (*webrtc.PeerConnection, *webrtc.DataChannel,
 		return nil, nil, err
 	}
 	dc.OnMessage(func(m webrtc.DataChannelMessage) {
-		if p.env.onData != nil && p.waitAnnounced() {
+		if (p.env.onData == nil && p.env.onChat == nil) || !p.waitAnnounced() {
+			return
+		}
+		if p.env.onChat != nil {
+			if text, ok := parseChat(m.Data); ok {
+				p.env.onChat(p, text)
+			}
+		}
+		if p.env.onData != nil {
 			p.env.onData(p, m.Data)
 		}
 	})

@@ -136,6 +136,7 @@ func Join(ctx context.Context, cfg Config) (*Room, error) {
 		signal:        r.sendRelay,
 		onTrack:       cfg.OnTrack,
 		onData:        cfg.OnData,
+		onChat:        cfg.OnChat,
 		onStateChange: r.peerStateChanged,
 	}
 	if cfg.RelayOnly && !hasTURN(r.rtc.ICEServers) {
