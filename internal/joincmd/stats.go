@@ -145,9 +145,11 @@ func (t *tracker) onPeerLeft(p *client.Peer, reason string) {
 
 func (t *tracker) onConnectionState(p *client.Peer, st webrtc.PeerConnectionState) {
 	s := t.get(p)
-	var ct string
+	var ct, code string
 	if st == webrtc.PeerConnectionStateConnected {
-		ct = p.SelectedCandidateType()
+		// Connected means DTLS is up: the safety code is known. Take it
+		// now; after the peer leaves its connection is gone.
+		ct, code = p.SelectedCandidateType(), p.SafetyCode()
 	}
 	now := t.since()
 	s.mu.Lock()
@@ -156,6 +158,9 @@ func (t *tracker) onConnectionState(p *client.Peer, st webrtc.PeerConnectionStat
 	}
 	if ct != "" {
 		s.candidateType = ct
+	}
+	if code != "" {
+		s.safetyCode = code
 	}
 	s.mu.Unlock()
 	if ct != "" {
