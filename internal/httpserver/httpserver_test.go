@@ -152,3 +152,16 @@ func TestNewRoomNameIsReadable(t *testing.T) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+func TestAMangledLinkGetsTheAppWithA404(t *testing.T) {
+	srv := servertest.Start(t)
+	for _, path := range []string{"/r/", "/r/a/b", "/nope"} {
+		resp, body := get(t, srv.URL+path)
+		if resp.StatusCode != 404 || !strings.Contains(body, "<") || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("%s: %d %q", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	if resp, _ := get(t, srv.URL+"/sdk/nonexistent.js"); resp.StatusCode != 404 {
+		t.Fatalf("a missing asset: %d", resp.StatusCode)
+	}
+}

@@ -26,12 +26,21 @@ func (s *Server) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /{$}", s.appPage)
 	mux.HandleFunc("GET /r/{room}", s.appPage)
+	// Anything else (a mangled link such as /r/a/b) gets the app too, with
+	// 404, so that it explains the problem instead of a bare "not found".
+	mux.HandleFunc("GET /", s.notFoundPage)
 	return securityHeaders(mux)
 }
 
 // appPage serves the single-page app for / and /r/<room>; the app reads the
 // room from its location and explains a bad link itself.
-func (s *Server) appPage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) appPage(w http.ResponseWriter, r *http.Request) { s.servePage(w, http.StatusOK) }
+
+func (s *Server) notFoundPage(w http.ResponseWriter, r *http.Request) {
+	s.servePage(w, http.StatusNotFound)
+}
+
+func (s *Server) servePage(w http.ResponseWriter, status int) {
 	page, err := fs.ReadFile(s.webFS, "app/index.html")
 	if err != nil {
 		http.Error(w, "web app not found", http.StatusInternalServerError)
@@ -39,6 +48,7 @@ func (s *Server) appPage(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(status)
 	w.Write(page)
 }
 

@@ -1,0 +1,431 @@
+// @ts-check
+/**
+ * A remote participant and the RTCPeerConnection to it: perfect
+ * negotiation, trickle ICE, tracks, data channels, stats.
+ * @module
+ */
+import { PeercallError } from './errors.js';
+import { FileChannel } from './files.js';
+import { reduceStats } from './stats.js';
+
+/** @typedef {import('./signaling.js').ParticipantInfo} ParticipantInfo */
+/** @typedef {import('./signaling.js').MediaState} MediaState */
+/** @typedef {import('./stats.js').PeerStats} PeerStats */
+/** @typedef {import('./stats.js').Quality} Quality */
+/** @typedef {import('./files.js').FileTransfer} FileTransfer */
+
+/**
+ * How this side reaches the room: implemented by Room.
+ * @typedef {object} PeerHost
+ * @property {string} selfId
+ * @property {RTCIceServer[]} iceServers
+ * @property {number} maxFileBytes
+ * @property {(type: 'offer'|'answer'|'candidate', to: string, payload: unknown) => void} relay
+ * @property {() => {audio: MediaStreamTrack|null, video: MediaStreamTrack|null, screen: MediaStreamTrack|null, stream: MediaStream}} localMedia
+ * @property {(p: RemoteParticipant, type: string, detail: Record<string, unknown>) => void} emit
+ */
+
+/** Data channel IDs, negotiated out of band so both sides may create them. */
+export const CHAT_CHANNEL_ID = 0;
+export const FILE_CHANNEL_ID = 1;
+
+/**
+ * How long the participant who was in the room first waits for the
+ * newcomer's offer before offering itself.
+ */
+const OFFER_FALLBACK_MS = 2500;
+
+/**
+ * A remote participant. Its events ("update", "tracks",
+ * "connectionstatechange", "stats") are also re-dispatched on the Room
+ * with {participant} in the detail.
+ */
+export class RemoteParticipant extends EventTarget {
+  /**
+   * @param {PeerHost} host
+   * @param {ParticipantInfo} info
+   */
+  constructor(host, info) {
+    super();
+    this.host = host;
+    /** Server-assigned participant ID. */
+    this.id = info.id;
+    /** Display name. */
+    this.name = info.name;
+    /** @type {MediaState} */
+    this.state = { ...info.state };
+    /** Unix ms. */
+    this.joinedAt = info.joined_at;
+    /** True while the server says its signaling connection is down. */
+    this.reconnecting = !!info.reconnecting;
+    /** Of the two, the participant whose ID sorts lower is polite. */
+    this.polite = host.selfId < this.id;
+    /**
+     * Camera and microphone of the participant, as one stream for a
+     * <video> element. Tracks appear once negotiated.
+     */
+    this.stream = new MediaStream();
+    /** The participant's screen share, or null. @type {MediaStream|null} */
+    this.screenStream = null;
+    /** @type {RTCPeerConnectionState} */
+    this.connectionState = 'new';
+    /** @type {PeerStats|null} Latest stats sample. */
+    this.stats = null;
+    /** @type {Quality} */
+    this.quality = 'unknown';
+
+    /** @type {RTCPeerConnection|null} */
+    this.pc = null;
+    /** @type {RTCRtpTransceiver|null} */
+    this.audioTx = null;
+    /** @type {RTCRtpTransceiver|null} */
+    this.videoTx = null;
+    /** @type {RTCRtpTransceiver|null} */
+    this.screenTx = null;
+    /** @type {RTCDataChannel|null} */
+    this.chatChannel = null;
+    /** @type {FileChannel|null} */
+    this.files = null;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.settingRemoteAnswer = false;
+    this.closed = false;
+    /** Serializes signaling work so descriptions are applied in order. */
+    this.chain = Promise.resolve();
+    /** @type {string[]} chat messages waiting for the channel to open */
+    this.outbox = [];
+    /** @type {import('./stats.js').StatsCounters|null} */
+    this.counters = null;
+    /** @type {ReturnType<typeof setTimeout>|undefined} */
+    this.fallbackTimer = undefined;
+  }
+
+  /**
+   * Creates the peer connection. The initiator (the newcomer) adds its
+   * media and channels at once, which starts negotiation; the other side
+   * waits for the offer and answers with its media on the offered
+   * transceivers, so neither side creates duplicate m-lines. Perfect
+   * negotiation still resolves glare if both offer.
+   * @param {boolean} initiator
+   */
+  start(initiator) {
+    if (this.pc) return;
+    const pc = new RTCPeerConnection({ iceServers: this.host.iceServers });
+    this.pc = pc;
+    pc.onnegotiationneeded = () => this.negotiate();
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate && candidate.candidate) this.host.relay('candidate', this.id, candidate.toJSON());
+    };
+    pc.ontrack = () => queueMicrotask(() => this.refreshRemoteTracks());
+    pc.onconnectionstatechange = () => this.onConnectionState();
+    if (initiator) {
+      this.addOwnMedia();
+    } else {
+      this.fallbackTimer = setTimeout(() => {
+        if (!this.closed && this.pc && !this.pc.remoteDescription && !this.audioTx) this.addOwnMedia();
+      }, OFFER_FALLBACK_MS);
+    }
+  }
+
+  /** Adds own transceivers and data channels; triggers negotiationneeded. */
+  addOwnMedia() {
+    const pc = /** @type {RTCPeerConnection} */ (this.pc);
+    const m = this.host.localMedia();
+    const streams = [m.stream];
+    this.audioTx = pc.addTransceiver(m.audio || 'audio', { direction: 'sendrecv', streams });
+    this.videoTx = pc.addTransceiver(m.video || 'video', { direction: 'sendrecv', streams });
+    if (m.screen) this.setScreenTrack(m.screen);
+    this.openChannels();
+  }
+
+  openChannels() {
+    const pc = /** @type {RTCPeerConnection} */ (this.pc);
+    if (this.chatChannel) return;
+    const chat = pc.createDataChannel('chat', { negotiated: true, id: CHAT_CHANNEL_ID, ordered: true });
+    this.chatChannel = chat;
+    chat.onopen = () => {
+      for (const m of this.outbox) chat.send(m);
+      this.outbox = [];
+    };
+    chat.onmessage = (ev) => this.onChatMessage(ev);
+    const file = pc.createDataChannel('file', { negotiated: true, id: FILE_CHANNEL_ID, ordered: true });
+    this.files = new FileChannel(file, {
+      peerId: this.id, maxBytes: this.host.maxFileBytes,
+      onTransfer: (t) => this.host.emit(this, 'filetransfer', { transfer: t }),
+    });
+  }
+
+  async negotiate() {
+    const pc = this.pc;
+    if (!pc || this.closed) return;
+    try {
+      this.makingOffer = true;
+      await pc.setLocalDescription();
+      if (pc.localDescription) this.host.relay('offer', this.id, pc.localDescription.toJSON());
+    } catch (e) {
+      this.warn('creating an offer failed', e);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  /**
+   * Handles a relayed frame from this participant.
+   * @param {'offer'|'answer'|'candidate'} type
+   * @param {any} payload
+   */
+  handleSignal(type, payload) {
+    this.chain = this.chain.then(() => this.applySignal(type, payload)).catch((e) => this.warn(`handling ${type} failed`, e));
+  }
+
+  /**
+   * @param {'offer'|'answer'|'candidate'} type
+   * @param {any} payload
+   */
+  async applySignal(type, payload) {
+    if (this.closed) return;
+    if (!this.pc) this.start(false);
+    const pc = /** @type {RTCPeerConnection} */ (this.pc);
+    if (type === 'candidate') {
+      try {
+        await pc.addIceCandidate(payload);
+      } catch (e) {
+        if (!this.ignoreOffer) throw e;
+      }
+      return;
+    }
+    /** @type {RTCSessionDescriptionInit} */
+    const desc = { type, sdp: payload && payload.sdp };
+    const readyForOffer = !this.makingOffer && (pc.signalingState === 'stable' || this.settingRemoteAnswer);
+    const collision = type === 'offer' && !readyForOffer;
+    this.ignoreOffer = !this.polite && collision;
+    if (this.ignoreOffer) return;
+    if (type === 'answer' && pc.signalingState !== 'have-local-offer') return; // stale
+    this.settingRemoteAnswer = type === 'answer';
+    try {
+      await pc.setRemoteDescription(desc); // rolls back our offer if we are polite
+    } finally {
+      this.settingRemoteAnswer = false;
+    }
+    if (type === 'offer') {
+      clearTimeout(this.fallbackTimer);
+      await this.adoptTransceivers();
+      this.openChannels();
+      await pc.setLocalDescription();
+      if (pc.localDescription) this.host.relay('answer', this.id, pc.localDescription.toJSON());
+    }
+    this.refreshRemoteTracks();
+  }
+
+  /**
+   * After a remote offer: sends own camera and microphone on the first
+   * offered audio and video transceivers, dropping own unnegotiated ones
+   * (left over from a rolled-back offer).
+   */
+  async adoptTransceivers() {
+    const pc = /** @type {RTCPeerConnection} */ (this.pc);
+    const m = this.host.localMedia();
+    for (const kind of /** @type {const} */ (['audio', 'video'])) {
+      const key = kind === 'audio' ? 'audioTx' : 'videoTx';
+      const own = this[key];
+      if (own && own.mid !== null) continue;
+      const offered = pc.getTransceivers().find((t) => t.mid !== null && !isStopped(t) &&
+        t.receiver.track.kind === kind && t !== this.screenTx && t !== this.audioTx && t !== this.videoTx);
+      if (!offered) continue;
+      if (own) own.stop();
+      offered.direction = 'sendrecv';
+      await offered.sender.replaceTrack(m[kind]);
+      if (typeof offered.sender.setStreams === 'function') offered.sender.setStreams(m.stream);
+      this[key] = offered;
+    }
+  }
+
+  /** Rebuilds stream and screenStream from the negotiated transceivers. */
+  refreshRemoteTracks() {
+    const pc = this.pc;
+    if (!pc || this.closed) return;
+    /** @type {MediaStreamTrack[]} */
+    const camera = [];
+    /** @type {MediaStreamTrack|null} */
+    let screen = null;
+    for (const t of pc.getTransceivers()) {
+      if (t.mid === null || isStopped(t)) continue;
+      const dir = t.currentDirection;
+      const receiving = dir === 'sendrecv' || dir === 'recvonly';
+      if (!receiving) continue;
+      const track = t.receiver.track;
+      if (track.kind === 'audio') {
+        if (t === this.audioTx || !camera.some((x) => x.kind === 'audio')) camera.push(track);
+      } else if (t === this.videoTx || (!this.videoTx && !camera.some((x) => x.kind === 'video'))) {
+        camera.push(track);
+      } else if (!screen) {
+        screen = track;
+      }
+    }
+    let changed = false;
+    for (const old of this.stream.getTracks()) {
+      if (!camera.includes(old)) { this.stream.removeTrack(old); changed = true; }
+    }
+    for (const t of camera) {
+      if (!this.stream.getTracks().includes(t)) { this.stream.addTrack(t); changed = true; }
+    }
+    const oldScreen = this.screenStream ? this.screenStream.getVideoTracks()[0] : null;
+    if (oldScreen !== screen) {
+      this.screenStream = screen ? new MediaStream([screen]) : null;
+      changed = true;
+    }
+    if (changed) this.host.emit(this, 'tracks', {});
+  }
+
+  /**
+   * Sends a track in place of the current one, without renegotiation.
+   * @param {'audio'|'video'} kind
+   * @param {MediaStreamTrack|null} track
+   */
+  async replaceTrack(kind, track) {
+    const tx = kind === 'audio' ? this.audioTx : this.videoTx;
+    if (tx && !isStopped(tx)) await tx.sender.replaceTrack(track);
+  }
+
+  /**
+   * Starts or stops sending a screen share. Starting adds (or reuses) a
+   * second video transceiver, which renegotiates.
+   * @param {MediaStreamTrack|null} track
+   */
+  setScreenTrack(track) {
+    const pc = this.pc;
+    if (!pc || this.closed) return;
+    if (track) {
+      let tx = this.screenTx;
+      if (!tx || isStopped(tx)) {
+        // Reuse the transceiver the other side shares its screen on, if any.
+        tx = pc.getTransceivers().find((t) => t.mid !== null && !isStopped(t) && t.receiver.track.kind === 'video' &&
+          t !== this.videoTx && !t.sender.track) || null;
+        if (!tx) tx = pc.addTransceiver('video', { direction: 'sendrecv' });
+        this.screenTx = tx;
+      }
+      tx.direction = 'sendrecv';
+      tx.sender.replaceTrack(track).catch((e) => this.warn('screen share failed', e));
+    } else if (this.screenTx && !isStopped(this.screenTx)) {
+      this.screenTx.sender.replaceTrack(null).catch(() => {});
+      this.screenTx.direction = 'recvonly';
+    }
+  }
+
+  onConnectionState() {
+    const pc = this.pc;
+    if (!pc) return;
+    this.connectionState = pc.connectionState;
+    this.host.emit(this, 'connectionstatechange', { state: pc.connectionState });
+    if (pc.connectionState === 'failed' && this.polite === false) {
+      // The impolite side restarts ICE so only one side does.
+      this.restartIce();
+    }
+  }
+
+  /**
+   * Restarts ICE: new credentials and candidates, same media. Safe to call
+   * on either side; perfect negotiation resolves a clash.
+   */
+  restartIce() {
+    if (this.pc && !this.closed) this.pc.restartIce();
+  }
+
+  /**
+   * Sends a chat message to this participant.
+   * @param {unknown} msg JSON-serializable
+   */
+  sendMessage(msg) {
+    const s = JSON.stringify(msg);
+    if (this.chatChannel && this.chatChannel.readyState === 'open') this.chatChannel.send(s);
+    else this.outbox.push(s);
+  }
+
+  /** @param {MessageEvent} ev */
+  onChatMessage(ev) {
+    /** @type {any} */
+    let m;
+    try { m = JSON.parse(String(ev.data)); } catch { return; }
+    if (m && m.type === 'chat' && typeof m.text === 'string') {
+      this.host.emit(this, 'chat', { text: m.text.slice(0, 10000), ts: Number(m.ts) || Date.now() });
+    } else if (m && m.type === 'data') {
+      this.host.emit(this, 'message', { data: m.data });
+    }
+  }
+
+  /**
+   * Sends a file to this participant.
+   * @param {File|Blob} file
+   * @returns {FileTransfer}
+   */
+  sendFile(file) {
+    if (!this.files) throw new PeercallError('not_connected', `Not connected to ${this.name || 'this participant'} yet.`);
+    return this.files.send(file);
+  }
+
+  /**
+   * Current audio level of the participant's microphone, 0 to 1, from the
+   * RTP audio level header (cheap: no getStats).
+   * @returns {number}
+   */
+  audioLevel() {
+    const rx = this.audioTx ? this.audioTx.receiver : null;
+    if (!rx || this.state.audio_muted) return 0;
+    const src = rx.getSynchronizationSources();
+    if (!src.length) return 0;
+    const s = src[0];
+    // Chrome stamps sources in epoch ms; the spec in performance time.
+    const now = s.timestamp > 1e12 ? Date.now() : performance.now();
+    if (now - s.timestamp > 1000) return 0;
+    return s.audioLevel || 0;
+  }
+
+  /**
+   * Samples statistics, updates `stats` and `quality`, and returns them.
+   * @returns {Promise<PeerStats|null>}
+   */
+  async sampleStats() {
+    if (!this.pc || this.closed) return null;
+    const report = await this.pc.getStats();
+    const { stats, counters } = reduceStats(report, this.counters);
+    this.counters = counters;
+    if (this.connectionState !== 'connected') stats.quality = this.connectionState === 'failed' ? 'poor' : 'unknown';
+    this.stats = stats;
+    this.quality = stats.quality;
+    this.host.emit(this, 'stats', { stats });
+    return stats;
+  }
+
+  /** @param {ParticipantInfo} info */
+  update(info) {
+    this.name = info.name;
+    this.state = { ...info.state };
+    this.reconnecting = !!info.reconnecting;
+  }
+
+  /** Closes the connection. */
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.fallbackTimer);
+    if (this.pc) this.pc.close();
+    this.connectionState = 'closed';
+    if (this.files) this.files.failAll(new PeercallError('file_failed', `${this.name || 'The participant'} left.`));
+  }
+
+  /**
+   * @param {string} what
+   * @param {unknown} err
+   */
+  warn(what, err) {
+    if (!this.closed) console.warn(`peercall: ${this.name || this.id}: ${what}:`, err);
+  }
+}
+
+/**
+ * @param {RTCRtpTransceiver} t
+ * @returns {boolean}
+ */
+function isStopped(t) {
+  return t.direction === 'stopped' || t.currentDirection === 'stopped';
+}
