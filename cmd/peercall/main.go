@@ -3,6 +3,7 @@
 //	peercall serve     run the call service (web app, signaling, STUN/TURN)
 //	peercall join      join a room as a headless participant
 //	peercall token     mint an access token (token mode)
+//	peercall bench     benchmarks against comparable systems
 //	peercall version   print the version
 package main
 
@@ -14,6 +15,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/peercall/peercall/internal/bench"
 	"github.com/peercall/peercall/internal/joincmd"
 	"github.com/peercall/peercall/internal/tokencmd"
 )
@@ -27,6 +29,7 @@ Usage:
   peercall serve [flags]     run the call service: web app, signaling, STUN/TURN
   peercall join  [flags]     join a room as a headless participant (bots, tests)
   peercall token [flags]     mint an access token for token mode
+  peercall bench <suite>     benchmarks against comparable systems (suite: signal)
   peercall version           print the version
 
 Run "peercall <command> -h" for a command's flags.
@@ -48,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "join":
 		return joincmd.Run(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return bench.Run(ctx, args[1:], stdout, stderr)
 	case "token":
 		return tokencmd.Run(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
