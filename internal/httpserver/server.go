@@ -175,11 +175,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // iceServers hands a joining participant the embedded server's URLs with
 // fresh credentials (addressed by the host the client reached us at), then
 // the external ones.
-func (s *Server) iceServers(r *http.Request, participantID string) ([]protocol.ICEServer, time.Time) {
+func (s *Server) iceServers(host, participantID string) ([]protocol.ICEServer, time.Time) {
 	var out []protocol.ICEServer
 	var expires time.Time
 	if s.turn != nil {
-		out, expires = s.turn.ICEServers(requestHost(r), participantID)
+		out, expires = s.turn.ICEServers(hostOnly(host), participantID)
 	}
 	for _, e := range s.ice {
 		srv := protocol.ICEServer{URLs: []string{e.URL}, Username: e.Username, Credential: e.Credential}
@@ -197,10 +197,9 @@ func (s *Server) iceServers(r *http.Request, participantID string) ([]protocol.I
 	return out, expires
 }
 
-// requestHost is the host part of the request's Host header; "localhost"
-// becomes 127.0.0.1 so ICE needs no name resolution.
-func requestHost(r *http.Request) string {
-	host := r.Host
+// hostOnly is the host part of a Host header; "localhost" becomes 127.0.0.1
+// so ICE needs no name resolution.
+func hostOnly(host string) string {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}

@@ -19,27 +19,30 @@ import (
 	"github.com/peercall/peercall/protocol"
 )
 
-// conn is one participant's WebSocket. The reader runs in the HTTP handler's
-// goroutine and owns session; the writer goroutine owns every write and the
-// close. Anyone may enqueue (Send) or ask to close (closeWith).
+// conn is one participant's WebSocket. The reader goroutine owns session.
+// Writes happen on a flush goroutine that exists only while frames are
+// queued, so an idle connection costs one goroutine (its reader) and no
+// buffers; keepalive is checked by one sweeper for the whole server.
 type conn struct {
 	s       *Server
 	ws      *websocket.Conn
-	req     *http.Request
+	ip      string // client address, for per-address limits
+	host    string // Host the client reached us at, for ICE server URLs
 	limiter *rate.Limiter
-
-	out       chan []byte
-	closing   chan struct{} // closed by closeWith
-	closeOnce sync.Once
-	final     protocol.Error // written before closing; set once before closing is closed
-	writerEnd chan struct{}
+	start   time.Time
 
 	lastRead atomic.Int64 // unix nanoseconds of the last frame read
 	joined   atomic.Bool
 
-	mu      sync.Mutex // guards holding and early
-	holding bool       // between joining the room and queueing joined
-	early   [][]byte   // frames for the client that must follow joined
+	mu       sync.Mutex     // guards the fields below
+	queue    [][]byte       // frames to write, in order; nil while idle
+	holding  bool           // between joining the room and queueing joined
+	early    [][]byte       // frames for the client that must follow joined
+	flushing bool           // a flush goroutine runs
+	closing  bool           // closeWith was called: no more frames
+	final    protocol.Error // written before closing, if it has a code
+
+	closed chan struct{} // closed once the socket is closed
 
 	session room.Session // reader goroutine only
 	room    string       // set before session; immutable after
@@ -47,16 +50,15 @@ type conn struct {
 
 func newConn(s *Server, ws *websocket.Conn, r *http.Request) *conn {
 	c := &conn{
-		s:         s,
-		ws:        ws,
-		req:       r,
-		limiter:   rate.NewLimiter(rate.Limit(s.opts.MessageRate), s.opts.MessageBurst),
-		out:       make(chan []byte, s.opts.QueueLen),
-		closing:   make(chan struct{}),
-		writerEnd: make(chan struct{}),
+		s:       s,
+		ws:      ws,
+		ip:      clientIP(r),
+		host:    r.Host,
+		limiter: rate.NewLimiter(rate.Limit(s.opts.MessageRate), s.opts.MessageBurst),
+		start:   time.Now(),
+		closed:  make(chan struct{}),
 	}
-	c.lastRead.Store(time.Now().UnixNano())
-	go c.writeLoop()
+	c.lastRead.Store(c.start.UnixNano())
 	return c
 }
 
@@ -64,13 +66,12 @@ func newConn(s *Server, ws *websocket.Conn, r *http.Request) *conn {
 // is not reading, and is disconnected.
 func (c *conn) Send(frame []byte) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.holding {
 		c.early = append(c.early, frame)
-		c.mu.Unlock()
 		return
 	}
-	c.mu.Unlock()
-	c.enqueue(frame)
+	c.enqueueLocked(frame)
 }
 
 // hold makes Send keep frames back until release, so that joined is the
@@ -87,20 +88,31 @@ func (c *conn) release(first []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if first != nil {
-		c.enqueue(first)
+		c.enqueueLocked(first)
 	}
 	for _, f := range c.early {
-		c.enqueue(f)
+		c.enqueueLocked(f)
 	}
 	c.early, c.holding = nil, false
 }
 
-func (c *conn) enqueue(frame []byte) {
-	select {
-	case c.out <- frame:
-	default:
+func (c *conn) enqueueLocked(frame []byte) {
+	if c.closing {
+		return
+	}
+	if len(c.queue) >= c.s.opts.QueueLen {
 		c.s.stats.slowConsumers.Add(1)
-		c.closeWith(protocol.Error{Code: protocol.CodeSlowConsumer, Message: "too many unread messages; the connection is not being read fast enough", Fatal: true})
+		c.closeLocked(protocol.Error{Code: protocol.CodeSlowConsumer, Message: "too many unread messages; the connection is not being read fast enough"})
+		return
+	}
+	c.queue = append(c.queue, frame)
+	c.startFlushLocked()
+}
+
+func (c *conn) startFlushLocked() {
+	if !c.flushing {
+		c.flushing = true
+		go c.flush()
 	}
 }
 
@@ -120,17 +132,111 @@ func (c *conn) sendError(e protocol.Error) {
 	c.sendJSON(e)
 }
 
-// closeWith asks the writer to send e (fatal) and close the connection.
+// closeWith asks for the connection to be closed after sending e, if e has
+// a code (a fatal error). Frames still queued are dropped.
 func (c *conn) closeWith(e protocol.Error) {
-	c.closeOnce.Do(func() {
-		e.Type = protocol.TypeError
-		e.Fatal = true
-		c.final = e
-		close(c.closing)
-	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked(e)
 }
 
-func (c *conn) wait() { <-c.writerEnd }
+func (c *conn) closeLocked(e protocol.Error) {
+	if c.closing {
+		return
+	}
+	e.Type = protocol.TypeError
+	e.Fatal = true
+	c.closing, c.final = true, e
+	c.queue = nil
+	c.startFlushLocked()
+}
+
+// isClosing reports whether closeWith was called.
+func (c *conn) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing
+}
+
+func (c *conn) wait() { <-c.closed }
+
+// flush writes queued frames until the queue is empty, or performs the
+// close. Only one runs at a time.
+func (c *conn) flush() {
+	for {
+		c.mu.Lock()
+		if c.closing {
+			final := c.final
+			c.mu.Unlock()
+			c.finish(final)
+			return
+		}
+		batch := c.queue
+		c.queue = nil
+		if len(batch) == 0 {
+			c.flushing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if err := c.writeBatch(batch); err != nil {
+			c.mu.Lock()
+			if errors.Is(err, context.DeadlineExceeded) {
+				c.s.stats.slowConsumers.Add(1)
+				c.final = protocol.Error{Type: protocol.TypeError, Code: protocol.CodeSlowConsumer, Message: "write timed out", Fatal: true}
+			}
+			c.closing = true
+			c.queue = nil
+			c.mu.Unlock()
+			c.ws.CloseNow()
+			close(c.closed)
+			return
+		}
+	}
+}
+
+// writeBatch writes frames under one write deadline.
+func (c *conn) writeBatch(frames [][]byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.opts.WriteTimeout)
+	defer cancel()
+	for _, f := range frames {
+		if err := c.ws.Write(ctx, websocket.MessageText, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finish sends the final error frame, if any, and closes the socket.
+func (c *conn) finish(final protocol.Error) {
+	defer close(c.closed)
+	status, reason := websocket.StatusNormalClosure, ""
+	if final.Code != "" {
+		c.s.stats.errors.Add(1)
+		if b, err := json.Marshal(final); err == nil {
+			_ = c.writeBatch([][]byte{b})
+		}
+		status, reason = closeStatus(final.Code), string(final.Code)
+	}
+	if err := c.ws.Close(status, reason); err != nil && !errors.Is(err, context.Canceled) {
+		c.ws.CloseNow()
+	}
+}
+
+// checkAlive closes the connection if it missed its join or keepalive
+// deadline. The server's sweeper calls it.
+func (c *conn) checkAlive(now time.Time) {
+	if !c.joined.Load() {
+		if now.Sub(c.start) > c.s.opts.JoinTimeout {
+			c.closeWith(protocol.Error{Code: protocol.CodeTimeout, Message: "no join received in time"})
+		}
+		return
+	}
+	if now.Sub(time.Unix(0, c.lastRead.Load())) > 3*c.s.opts.PingInterval && !c.isClosing() {
+		c.s.stats.keepaliveExpired.Add(1)
+		c.closeWith(protocol.Error{Code: protocol.CodeTimeout, Message: "no message or ping received in time; connection considered dead"})
+	}
+}
 
 // serve reads frames until the connection ends, then leaves the room, or,
 // if the connection dropped without a goodbye, detaches from it so that the
@@ -230,64 +336,6 @@ func (c *conn) Admit(w room.Welcome) {
 		return
 	}
 	c.Send(b)
-}
-
-// writeLoop writes queued frames, checks keepalive and performs the close.
-func (c *conn) writeLoop() {
-	defer close(c.writerEnd)
-	tick := time.NewTicker(c.s.opts.PingInterval / 2)
-	defer tick.Stop()
-	start := time.Now()
-	for {
-		select {
-		case f := <-c.out:
-			if err := c.write(f); err != nil {
-				if errors.Is(err, context.DeadlineExceeded) {
-					c.s.stats.slowConsumers.Add(1)
-					c.closeWith(protocol.Error{Code: protocol.CodeSlowConsumer, Message: "write timed out"})
-				} else {
-					c.closeWith(protocol.Error{})
-				}
-				c.ws.CloseNow()
-				return
-			}
-		case now := <-tick.C:
-			if !c.joined.Load() {
-				if now.Sub(start) > c.s.opts.JoinTimeout {
-					c.closeWith(protocol.Error{Code: protocol.CodeTimeout, Message: "no join received in time"})
-				}
-				continue
-			}
-			if now.Sub(time.Unix(0, c.lastRead.Load())) > 3*c.s.opts.PingInterval {
-				c.s.stats.keepaliveExpired.Add(1)
-				c.closeWith(protocol.Error{Code: protocol.CodeTimeout, Message: "no message or ping received in time; connection considered dead"})
-			}
-		case <-c.closing:
-			c.finish()
-			return
-		}
-	}
-}
-
-func (c *conn) write(f []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.opts.WriteTimeout)
-	defer cancel()
-	return c.ws.Write(ctx, websocket.MessageText, f)
-}
-
-// finish sends the final error frame, if any, and closes the socket.
-func (c *conn) finish() {
-	status, reason := websocket.StatusNormalClosure, ""
-	if c.final.Code != "" {
-		c.s.stats.errors.Add(1)
-		if b, err := json.Marshal(c.final); err == nil {
-			_ = c.write(b)
-		}
-		status, reason = closeStatus(c.final.Code), string(c.final.Code)
-	}
-	if err := c.ws.Close(status, reason); err != nil && !errors.Is(err, context.Canceled) {
-		c.ws.CloseNow()
-	}
 }
 
 // closeStatus maps a fatal error code to a WebSocket close status.

@@ -44,8 +44,10 @@ func FuzzHandle(f *testing.F) {
 		}
 		c.handle(data)
 		for _, q := range []*conn{c, peer} {
-			for len(q.out) > 0 {
-				frame := <-q.out
+			q.mu.Lock()
+			frames := append(q.queue, q.early...)
+			q.mu.Unlock()
+			for _, frame := range frames {
 				if !json.Valid(frame) {
 					t.Fatalf("server produced invalid JSON %q for input %q", frame, data)
 				}
@@ -60,11 +62,12 @@ func FuzzHandle(f *testing.F) {
 
 // newTestConn is a conn without a socket or writer: frames stay queued.
 func newTestConn(s *Server) *conn {
+	// flushing is set so that no flush goroutine starts: frames stay in
+	// c.queue for the test to read.
 	return &conn{
-		s:         s,
-		limiter:   rate.NewLimiter(rate.Inf, 0),
-		out:       make(chan []byte, 64),
-		closing:   make(chan struct{}),
-		writerEnd: make(chan struct{}),
+		s:        s,
+		limiter:  rate.NewLimiter(rate.Inf, 0),
+		closed:   make(chan struct{}),
+		flushing: true,
 	}
 }

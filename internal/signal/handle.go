@@ -79,7 +79,7 @@ func (c *conn) handleJoin(data []byte, ref string) bool {
 		c.closeWith(protocol.Error{Code: protocol.CodeUnsupportedVersion, Message: fmt.Sprintf("protocol version %d is not supported; this server speaks version %d", j.Version, protocol.Version), Ref: ref})
 		return true
 	}
-	if c.req != nil && !c.s.limits.allowJoin(clientIP(c.req), time.Now()) {
+	if !c.s.limits.allowJoin(c.ip, time.Now()) {
 		c.s.stats.rateLimited.Add(1)
 		c.closeWith(protocol.Error{Code: protocol.CodeRateLimited, Message: "too many joins from your address; wait a minute", Ref: ref})
 		return true
@@ -93,7 +93,7 @@ func (c *conn) handleJoin(data []byte, ref string) bool {
 	if v := c.s.opts.Tokens; v != nil {
 		claims, err := v.Verify(j.Token, j.Room)
 		if err != nil {
-			c.s.opts.Logger.Info("join refused", "room", j.Room, "remote", clientIP(c.req), "err", err)
+			c.s.opts.Logger.Info("join refused", "room", j.Room, "remote", c.ip, "err", err)
 			c.closeWith(protocol.Error{Code: protocol.CodeUnauthorized, Message: err.Error(), Ref: ref})
 			return true
 		}
@@ -152,7 +152,7 @@ func (c *conn) joinedFrame(w room.Welcome) protocol.Joined {
 		Locked:          w.Locked,
 	}
 	if c.s.opts.ICEServers != nil {
-		servers, expires := c.s.opts.ICEServers(c.req, w.Self.ID)
+		servers, expires := c.s.opts.ICEServers(c.host, w.Self.ID)
 		joined.ICEServers = append(joined.ICEServers, servers...)
 		if !expires.IsZero() {
 			joined.ICEServersExpireAt = expires.UnixMilli()

@@ -19,9 +19,10 @@ import (
 	"github.com/peercall/peercall/protocol"
 )
 
-// ICEServerFunc returns the ICE servers for a participant joining through
-// request r, and when their credentials expire.
-type ICEServerFunc func(r *http.Request, participantID string) ([]protocol.ICEServer, time.Time)
+// ICEServerFunc returns the ICE servers for a participant that reached the
+// server at host (the request's Host header), and when their credentials
+// expire.
+type ICEServerFunc func(host, participantID string) ([]protocol.ICEServer, time.Time)
 
 // Options configure a Server. Zero values mean the documented default.
 type Options struct {
@@ -40,8 +41,9 @@ type Options struct {
 	JoinTimeout time.Duration
 	// MaxMessageBytes is the largest frame read. Default protocol.MaxMessageBytes.
 	MaxMessageBytes int
-	// QueueLen is the per-connection outgoing queue; a client that lets it
-	// fill is disconnected as a slow consumer. Default 256 frames.
+	// QueueLen bounds the per-connection outgoing queue (allocated only
+	// while frames wait); a client that lets it fill is disconnected as a
+	// slow consumer. Default 256 frames.
 	QueueLen int
 	// WriteTimeout bounds each write. Default 10s.
 	WriteTimeout time.Duration
@@ -105,10 +107,11 @@ type Server struct {
 	stats  counters
 	limits *ipLimits
 
-	mu       sync.Mutex // guards conns and shutdown
-	conns    map[*conn]struct{}
-	shutdown bool
-	wg       sync.WaitGroup // one per live connection
+	mu          sync.Mutex // guards conns, shutdown and sweeperDone
+	conns       map[*conn]struct{}
+	shutdown    bool
+	sweeperDone chan struct{}  // closes to stop the keepalive sweeper
+	wg          sync.WaitGroup // one per live connection
 }
 
 // NewServer returns a signaling server.
@@ -134,16 +137,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.wait()
 		return
 	}
-	defer s.untrack(c)
-	ip := clientIP(r)
-	if !s.limits.addConn(ip) {
+	if !s.limits.addConn(c.ip) {
 		s.stats.rateLimited.Add(1)
 		c.closeWith(protocol.Error{Code: protocol.CodeRateLimited, Message: "too many connections from your address"})
 		c.wait()
+		s.untrack(c)
 		return
 	}
-	defer s.limits.removeConn(ip)
-	c.serve()
+	// Serve on a fresh goroutine, whose stack starts small, and let the
+	// HTTP handler's goroutine (whose stack grew while handling the
+	// upgrade) end: an idle connection then costs one small goroutine.
+	go func() {
+		defer s.untrack(c)
+		defer s.limits.removeConn(c.ip)
+		c.serve()
+	}()
 }
 
 func (s *Server) track(c *conn) bool {
@@ -155,7 +163,36 @@ func (s *Server) track(c *conn) bool {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.stats.connections.Add(1)
+	if s.sweeperDone == nil {
+		s.sweeperDone = make(chan struct{})
+		go s.sweep(s.sweeperDone)
+	}
 	return true
+}
+
+// sweep checks every connection's join and keepalive deadlines, a few times
+// per ping interval, until done is closed.
+func (s *Server) sweep(done chan struct{}) {
+	t := time.NewTicker(s.opts.PingInterval / 4)
+	defer t.Stop()
+	var conns []*conn
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			s.mu.Lock()
+			conns = conns[:0]
+			for c := range s.conns {
+				conns = append(conns, c)
+			}
+			s.mu.Unlock()
+			for _, c := range conns {
+				c.checkAlive(now)
+			}
+			clear(conns)
+		}
+	}
 }
 
 func (s *Server) untrack(c *conn) {
@@ -171,6 +208,9 @@ func (s *Server) untrack(c *conn) {
 // connections are refused from the first call.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.shutdown && s.sweeperDone != nil {
+		close(s.sweeperDone)
+	}
 	s.shutdown = true
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
