@@ -63,7 +63,7 @@ func (a *attachment) Relay(msgType, to string, payload json.RawMessage) error {
 		return err
 	}
 	if o := a.findLocked(to); o != nil {
-		o.deliverLocked(protocol.AppendRelay(nil, msgType, a.m.info.ID, payload), a.l.opts.MaxHeldFrames)
+		o.deliverLocked(protocol.AppendRelay(make([]byte, 0, len(payload)+len(msgType)+len(a.m.info.ID)+40), msgType, a.m.info.ID, payload), a.l.opts.MaxHeldFrames)
 		return nil
 	}
 	return ErrUnknownPeer

@@ -14,7 +14,7 @@ import (
 // handle processes one frame. It reports whether the connection should end.
 func (c *conn) handle(data []byte) (stop bool) {
 	var env protocol.Envelope
-	if err := json.Unmarshal(data, &env); err != nil {
+	if err := decodeEnvelope(data, &env); err != nil {
 		c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: "malformed message: " + jsonProblem(err)})
 		return false
 	}
