@@ -10,10 +10,11 @@ cd "$(dirname "$0")/.."
 step() { printf '\n=== %s\n' "$*"; }
 
 if [ "${SKIP_INSTALL:-}" != 1 ]; then
-	step "install system packages (chromium for browser tests, iproute2 for namespaces)"
+	step "install system packages (chromium for browser tests; iproute2 and nftables for network namespaces and NAT)"
 	need=()
 	command -v chromium >/dev/null || need+=(chromium)
 	command -v ip >/dev/null || need+=(iproute2)
+	command -v nft >/dev/null || need+=(nftables)
 	if [ ${#need[@]} -gt 0 ]; then
 		apt-get -o DPkg::Lock::Timeout=300 update -q
 		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q "${need[@]}"
