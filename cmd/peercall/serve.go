@@ -48,6 +48,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "peercall serve: web app and signaling on %s (WebSocket /ws, /healthz, /metrics)\n", srv.URL())
 	if t := srv.TURN(); t != nil {
 		fmt.Fprintf(stdout, "peercall serve: STUN/TURN on %s/udp and %s/tcp\n", t.UDPAddr(), t.TCPAddr())
+		if a := t.TLSAddr(); a != nil {
+			fmt.Fprintf(stdout, "peercall serve: TURN over TLS on %s/tcp\n", a)
+		}
 	} else {
 		fmt.Fprintf(stdout, "peercall serve: embedded STUN/TURN disabled\n")
 	}

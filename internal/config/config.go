@@ -23,6 +23,10 @@ type Config struct {
 	// TURNListen is the STUN/TURN address, UDP and TCP on the same port.
 	// Default ":3478". "off" disables the embedded STUN/TURN server.
 	TURNListen string `yaml:"turn_listen"`
+	// TURNSListen serves TURN over TLS (turns:) on this TCP address, for
+	// networks that let only TLS on port 443 through. It uses the HTTPS
+	// certificate (tls-cert, acme-domain or tls-self-signed). Default off.
+	TURNSListen string `yaml:"turns_listen"`
 	// TURNPublicIP is the address advertised in relay candidates and in the
 	// ICE server URLs handed to clients. Default: the host the client
 	// reached the HTTP server at, and the listen IP for relay candidates.
@@ -219,6 +223,17 @@ func (c *Config) Validate() error {
 	}
 	if modes > 1 {
 		return bad("tls", "choose one of --tls-cert/--tls-key, --acme-domain and --tls-self-signed")
+	}
+	if c.TURNSListen != "" {
+		if _, _, err := net.SplitHostPort(c.TURNSListen); err != nil {
+			return bad("turns-listen", "%q is not host:port (%v)", c.TURNSListen, err)
+		}
+		if modes == 0 {
+			return bad("turns-listen", "TURN over TLS needs a certificate: give --tls-cert/--tls-key, --acme-domain or --tls-self-signed")
+		}
+		if !c.TURNEnabled() {
+			return bad("turns-listen", "the embedded TURN server is off (--turn-listen off)")
+		}
 	}
 	if c.ACMECache == "" {
 		c.ACMECache = "peercall-certs"

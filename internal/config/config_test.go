@@ -135,3 +135,12 @@ func TestTheSampleConfigIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestTURNOverTLSNeedsACertificate(t *testing.T) {
+	if _, err := load(t, []string{"--turns-listen", ":5349"}, nil); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := load(t, []string{"--turns-listen", ":5349", "--tls-self-signed"}, nil); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -28,6 +28,7 @@ type option struct {
 var options = []option{
 	{"listen", "HTTP listen address (web app, signaling, /healthz, /metrics)", func(c *Config) any { return &c.Listen }},
 	{"turn-listen", `STUN/TURN listen address, UDP and TCP on one port; "off" disables the embedded server`, func(c *Config) any { return &c.TURNListen }},
+	{"turns-listen", "also serve TURN over TLS (turns:) on this TCP address, e.g. :443 on its own IP; uses the HTTPS certificate", func(c *Config) any { return &c.TURNSListen }},
 	{"turn-public-ip", "IP address advertised for relay candidates and in ICE server URLs (default: the host clients reached the server at)", func(c *Config) any { return &c.TURNPublicIP }},
 	{"turn-secret", "shared secret for time-limited TURN REST credentials, coturn compatible (default: random at each start)", func(c *Config) any { return &c.TURNSecret }},
 	{"turn-allow-loopback", "let the TURN relay reach loopback peers (development and tests only)", func(c *Config) any { return &c.TURNAllowLoopback }},

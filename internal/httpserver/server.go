@@ -96,7 +96,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.ln, s.tlsNote = tls.NewListener(ln, tc), note
 	}
 	if cfg.TURNEnabled() {
+		var turnsTLS *tls.Config
+		if cfg.TURNSListen != "" {
+			turnsTLS = tc
+		}
 		s.turn, err = turnserver.New(turnserver.Config{
+			TLSListenAddr: cfg.TURNSListen,
+			TLSConfig:     turnsTLS,
 			ListenAddr:    cfg.TURNListen,
 			PublicIP:      cfg.TURNPublicIP,
 			Secret:        cfg.TURNSecret,

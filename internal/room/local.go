@@ -202,6 +202,9 @@ func (l *Local) Join(_ context.Context, req JoinRequest) (Session, error) {
 		m.info.Host = true
 	}
 	l.enterLocked(m, resumeID != "")
+	if m.info.Host {
+		l.tellKnocksLocked(m) // after joined: the transport holds frames until it is queued
+	}
 	return a, nil
 }
 
@@ -212,9 +215,6 @@ func (l *Local) enterLocked(m *member, resumed bool) {
 	l.broadcastLocked(r, nil, mustMarshal(protocol.PeerJoined{Type: protocol.TypePeerJoined, Participant: m.info}))
 	r.members = append(r.members, m)
 	l.welcomeLocked(m, resumed)
-	if m.info.Host {
-		l.tellKnocksLocked(m)
-	}
 }
 
 func (l *Local) welcomeLocked(m *member, resumed bool) {
@@ -345,6 +345,9 @@ func (l *Local) admitLocked(w *member, by string) error {
 	l.enterLocked(w, false)
 	if w.sink != nil {
 		w.sink.Admit(w.welcome)
+	}
+	if w.info.Host {
+		l.tellKnocksLocked(w) // after its joined
 	}
 	return nil
 }

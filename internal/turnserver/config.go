@@ -2,6 +2,7 @@ package turnserver
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -54,6 +55,12 @@ type Config struct {
 	// first global-unicast IPv4 address of the machine's interfaces, else
 	// 127.0.0.1. Relays are offered in PublicIP's address family only.
 	PublicIP string
+	// TLSListenAddr, when set, also serves TURN over TLS (TURNS) on this
+	// TCP address, for networks that let only TLS on port 443 through.
+	// TLSConfig must then hold the certificate. A specific IP in it is used
+	// as the host of the turns: URL.
+	TLSListenAddr string
+	TLSConfig     *tls.Config
 	// Secret is the shared secret for coturn-compatible TURN REST
 	// credentials (see RESTCredentials). Empty: a random 32-byte secret
 	// generated at start, so credentials do not survive a restart.

@@ -1,6 +1,7 @@
 package turnserver
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
@@ -25,6 +26,7 @@ type Server struct {
 	turn       *turn.Server
 	udpAddr    *net.UDPAddr
 	tcpAddr    *net.TCPAddr
+	tlsAddr    *net.TCPAddr // TURNS; nil when off
 	quota      *quota
 	counters   counters
 	relayBytes []*byteCounter // one per listening socket
@@ -91,6 +93,25 @@ func New(cfg Config) (*Server, error) {
 		RelayAddressGenerator: s.newRelayGenerator(bc),
 		PermissionHandler:     s.permit,
 	}}
+	if cfg.TLSListenAddr != "" {
+		if cfg.TLSConfig == nil {
+			ss.close()
+			return nil, fmt.Errorf("%w: TLSListenAddr needs a TLSConfig with a certificate", ErrInvalidConfig)
+		}
+		ln, err := net.Listen("tcp", cfg.TLSListenAddr)
+		if err != nil {
+			ss.close()
+			return nil, fmt.Errorf("%w: turns %s: %v", ErrListen, cfg.TLSListenAddr, err)
+		}
+		s.tlsAddr = ln.Addr().(*net.TCPAddr)
+		tbc := &byteCounter{}
+		s.relayBytes = append(s.relayBytes, tbc)
+		scfg.ListenerConfigs = append(scfg.ListenerConfigs, turn.ListenerConfig{
+			Listener:              &trackingListener{Listener: tls.NewListener(ln, cfg.TLSConfig), srv: s},
+			RelayAddressGenerator: s.newRelayGenerator(tbc),
+			PermissionHandler:     s.permit,
+		})
+	}
 	s.turn, err = turn.NewServer(scfg)
 	if err != nil {
 		ss.close()
@@ -194,14 +215,28 @@ func (s *Server) ICEServers(host, user string) ([]protocol.ICEServer, time.Time)
 	h := s.urlHost(host)
 	hp := h + ":" + strconv.Itoa(s.udpAddr.Port)
 	username, password, expires := s.Credentials(user)
+	urls := []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"}
+	if s.tlsAddr != nil {
+		th := h // a TURNS listener on a specific IP is addressed by that IP
+		if !s.tlsAddr.IP.IsUnspecified() {
+			th = formatHost(s.tlsAddr.IP.String())
+		}
+		urls = append(urls, "turns:"+th+":"+strconv.Itoa(s.tlsAddr.Port)+"?transport=tcp")
+	}
 	return []protocol.ICEServer{
 		{URLs: []string{"stun:" + hp}},
-		{
-			URLs:       []string{"turn:" + hp + "?transport=udp", "turn:" + hp + "?transport=tcp"},
-			Username:   username,
-			Credential: password,
-		},
+		{URLs: urls, Username: username, Credential: password},
 	}, expires
+}
+
+// TLSAddr is the bound TURNS address, nil without TLSListenAddr.
+func (s *Server) TLSAddr() *net.TCPAddr { return s.tlsAddr }
+
+func formatHost(h string) string {
+	if strings.Contains(h, ":") {
+		return "[" + h + "]"
+	}
+	return h
 }
 
 // urlHost picks and formats the host of ICE server URLs.

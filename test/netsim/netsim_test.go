@@ -11,13 +11,21 @@ package netsim
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -51,6 +59,7 @@ func TestMain(m *testing.M) {
 type lab struct {
 	t      *testing.T
 	prefix string
+	caFile string // set by certificate
 }
 
 func newLab(t *testing.T) *lab {
@@ -140,7 +149,8 @@ func (l *lab) natted(core, role, wanIP string, lanBase int, masq, filter string)
 	return peer
 }
 
-// serve starts peercall serve in ns and waits until it answers.
+// serve starts peercall serve in ns (HTTP on 198.51.100.10:8080, TURN on
+// :3478; later flags in extra win) and waits until it is ready.
 func (l *lab) serve(ns string, extra ...string) string {
 	args := append([]string{"netns", "exec", ns, bin, "serve", "--listen", "198.51.100.10:8080",
 		"--turn-listen", "198.51.100.10:3478", "--turn-public-ip", "198.51.100.10"}, extra...)
@@ -163,7 +173,11 @@ func (l *lab) serve(ns string, extra ...string) string {
 		}
 		return nil
 	})
-	return "http://198.51.100.10:8080"
+	if m := regexp.MustCompile(`signaling on (\S+)`).FindStringSubmatch(out.String()); m != nil {
+		return m[1]
+	}
+	l.t.Fatalf("no URL in:\n%s", out.String())
+	return ""
 }
 
 type syncBuffer struct {
@@ -183,6 +197,37 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// certificate writes a self-signed certificate for ips, which the peers
+// trust through SSL_CERT_FILE, and returns its PEM files.
+func (l *lab) certificate(ips ...string) (certFile, keyFile string) {
+	l.t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "peercall netsim"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true,
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, ip := range ips {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, net.ParseIP(ip))
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	dir := l.t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	l.caFile = certFile
+	return certFile, keyFile
+}
+
 type peerReport struct {
 	Name          string  `json:"name"`
 	CandidateType string  `json:"candidate_type"`
@@ -195,8 +240,9 @@ type joinReport struct {
 	Peers []peerReport `json:"peers"`
 }
 
-// call runs a peercall join in each of the two namespaces, in one room.
-func (l *lab) call(url string, nsA, nsB string, extra ...string) (a, b joinReport, err error) {
+// call runs a peercall join in each of the two namespaces, in one room,
+// with env added to their environment.
+func (l *lab) call(url string, nsA, nsB string, env []string, extra ...string) (a, b joinReport, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -207,12 +253,13 @@ func (l *lab) call(url string, nsA, nsB string, extra ...string) (a, b joinRepor
 		go func() {
 			defer wg.Done()
 			args := append([]string{"netns", "exec", ns, bin, "join", "--url", url, "--room", "matrix",
-				"--name", fmt.Sprint("peer", i), "--expect-peers", "1", "--timeout", "45s", "--json"}, extra...)
+				"--name", fmt.Sprint("peer", i), "--expect-peers", "1", "--timeout", "45s", "--json", "--verbose"}, extra...)
 			cmd := exec.CommandContext(ctx, "ip", args...)
+			cmd.Env = append(os.Environ(), env...)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if e := cmd.Run(); e != nil {
-				errs[i] = fmt.Errorf("join in %s: %v: %s", ns, e, strings.TrimSpace(stderr.String()))
+				errs[i] = fmt.Errorf("join in %s: %v:\n%s", ns, e, strings.TrimSpace(stderr.String()))
 			}
 			json.Unmarshal(stdout.Bytes(), reps[i])
 		}()
@@ -228,6 +275,7 @@ type scenario struct {
 	name  string
 	build func(l *lab) (url, nsA, nsB string)
 	want  []string // acceptable candidate types
+	env   func(l *lab) []string
 }
 
 func TestConnectivityMatrix(t *testing.T) {
@@ -238,31 +286,48 @@ func TestConnectivityMatrix(t *testing.T) {
 			l.attach(core, a, "eth0", "198.51.100.31/24")
 			l.attach(core, b, "eth0", "198.51.100.32/24")
 			return l.serve(srv), a, b
-		}, []string{"host"}},
+		}, []string{"host"}, nil},
 		{"both behind NAT (masquerade): server-reflexive", func(l *lab) (string, string, string) {
 			core, srv := l.internet()
 			a := l.natted(core, "a", "198.51.100.21", 0, "masquerade", "")
 			b := l.natted(core, "b", "198.51.100.22", 64, "masquerade", "")
 			return l.serve(srv), a, b
-		}, []string{"srflx", "prflx"}},
+		}, []string{"srflx", "prflx"}, nil},
 		{"symmetric NAT on both sides: TURN relay", func(l *lab) (string, string, string) {
 			core, srv := l.internet()
 			a := l.natted(core, "a", "198.51.100.21", 0, "masquerade fully-random", "")
 			b := l.natted(core, "b", "198.51.100.22", 64, "masquerade fully-random", "")
 			return l.serve(srv), a, b
-		}, []string{"relay"}},
+		}, []string{"relay"}, nil},
 		{"UDP blocked entirely: TURN over TCP", func(l *lab) (string, string, string) {
 			core, srv := l.internet()
 			a := l.natted(core, "a", "198.51.100.21", 0, "masquerade", "meta l4proto udp drop")
 			b := l.natted(core, "b", "198.51.100.22", 64, "masquerade", "meta l4proto udp drop")
 			return l.serve(srv), a, b
-		}, []string{"relay"}},
+		}, []string{"relay"}, nil},
+		{"only TCP 443 reachable: TURN over TLS on 443", func(l *lab) (string, string, string) {
+			core, srv := l.internet()
+			l.addr(srv, "eth0", "198.51.100.11/24")
+			certFile, keyFile := l.certificate("198.51.100.10", "198.51.100.11")
+			url := l.serve(srv, "--listen", "198.51.100.10:443", "--tls-cert", certFile, "--tls-key", keyFile,
+				"--turns-listen", "198.51.100.11:443")
+			// Rejected, not dropped: with silently dropped SYNs pion's TURN/TCP dial
+			// to :3478 outlives the call and delays leaving (see docs/connectivity.md).
+			only443 := "ct state established,related accept\n  meta l4proto udp drop\n  tcp dport != 443 reject with tcp reset"
+			a := l.natted(core, "a", "198.51.100.21", 0, "masquerade", only443)
+			b := l.natted(core, "b", "198.51.100.22", 64, "masquerade", only443)
+			return url, a, b
+		}, []string{"relay"}, func(l *lab) []string { return []string{"SSL_CERT_FILE=" + l.caFile} }},
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			l := newLab(t)
 			url, a, b := sc.build(l)
-			ra, rb, err := l.call(url, a, b)
+			var env []string
+			if sc.env != nil {
+				env = sc.env(l)
+			}
+			ra, rb, err := l.call(url, a, b, env)
 			row := fmt.Sprintf("| %s | %s |", sc.name, "no")
 			defer func() { results.Store(sc.name, row) }()
 			if err != nil {
