@@ -198,6 +198,10 @@ func (s *Server) sweep(done chan struct{}) {
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	if len(s.conns) == 0 && s.sweeperDone != nil {
+		close(s.sweeperDone) // no connections, no sweeper
+		s.sweeperDone = nil
+	}
 	s.mu.Unlock()
 	s.stats.connections.Add(-1)
 	s.wg.Done()
@@ -208,8 +212,9 @@ func (s *Server) untrack(c *conn) {
 // connections are refused from the first call.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	if !s.shutdown && s.sweeperDone != nil {
+	if s.sweeperDone != nil {
 		close(s.sweeperDone)
+		s.sweeperDone = nil
 	}
 	s.shutdown = true
 	conns := make([]*conn, 0, len(s.conns))
