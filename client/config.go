@@ -94,9 +94,43 @@ type Config struct {
 	OnPeerConnectionState func(p *Peer, s webrtc.PeerConnectionState)
 	// OnDisconnect is called once when the room ends for a reason other
 	// than Room.Close: the signaling connection ended (server shutdown,
-	// network error, fatal error frame, keepalive timeout) and, with
-	// Reconnect, could not be resumed. err is the same as Room.Err.
+	// network error, fatal error frame, keepalive timeout, removed by a
+	// host) and, with Reconnect, could not be resumed. err is the same as
+	// Room.Err.
 	OnDisconnect func(err error)
+	// OnError is called for a non-fatal error frame from the server that
+	// no method call returns (the host controls return theirs), for
+	// example protocol.CodeRateLimited, or protocol.CodeUnknownPeer for a
+	// relay to a participant that just left. The room carries on.
+	OnError func(err *Error)
+
+	// Room control (docs/protocol.md, "Room control (hosts)"). Hosts lock
+	// the room, admit or deny those waiting in its lobby, remove
+	// participants and ask them to mute: see Room.Lock.
+
+	// OnLobby is called when the room is locked and the server puts this
+	// participant in its lobby instead of letting it in: Join keeps
+	// waiting for a host (see Join). It runs on the goroutine that called
+	// Join, before Join returns; the SDK keeps pinging the server
+	// meanwhile.
+	OnLobby func()
+	// OnKnock is called on hosts when someone starts waiting in the lobby
+	// (and, on joining or becoming host, for everyone already waiting).
+	// Answer with Room.Admit or Room.Deny; Room.Knocks lists who waits.
+	OnKnock func(p protocol.Participant)
+	// OnKnockEnded is called on hosts when a knock is over; outcome is one
+	// of protocol.KnockAdmitted, KnockDenied or KnockLeft (the knocker gave
+	// up).
+	OnKnockEnded func(id, outcome string)
+	// OnRoomUpdated is called when a host locks or unlocks the room; by is
+	// the host's ID (possibly this participant's own).
+	OnRoomUpdated func(locked bool, by string)
+	// OnMuteRequest is called when a host asks this participant to mute
+	// its microphone; from is that host, or nil if it is not (or no
+	// longer) known. The SDK cannot mute the application's tracks: obey by
+	// no longer writing audio samples (or writing silence) and telling the
+	// others with Room.Update and State.AudioMuted set, as browsers do.
+	OnMuteRequest func(from *Peer)
 }
 
 // signalingURL turns the configured base URL into the WebSocket URL and

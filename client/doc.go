@@ -28,13 +28,38 @@
 // goroutine per remote peer that serializes its negotiation. Room.Close
 // waits for all of them.
 //
-// OnPeerJoined, OnPeerLeft, OnPeerUpdated, OnPeerConnectionState and
-// OnDisconnect are called one at a time, in order, from the event goroutine.
+// OnPeerJoined, OnPeerLeft, OnPeerUpdated, OnPeerConnectionState,
+// OnDisconnect, OnError and the room-control callbacks (OnKnock,
+// OnKnockEnded, OnRoomUpdated, OnMuteRequest) are called one at a time, in
+// order, from the event goroutine. OnLobby is called during Join, on the
+// goroutine that called it.
 // OnTrack runs on its own goroutine (pion's) and may read the track until it
 // ends; OnData runs on the data channel's read goroutine. OnTrack and OnData
 // for a peer are only called after OnPeerJoined for that peer has returned.
 // No callback may call Room.Close directly, because Close waits for the
 // goroutine running the callback; use go room.Close() or watch Room.Done.
+//
+// # Hosts and the lobby
+//
+// A host (the first joiner of a room in open mode, or by token grant) may
+// lock the room, admit or deny those waiting in its lobby, remove
+// participants and ask them to mute: Room.Lock, Room.Admit, Room.Deny,
+// Room.Remove and Room.Mute. The server acknowledges none of these; the SDK
+// follows each with a ping, so a call returns nil once the server has
+// carried the request out, or the server's refusal as an *Error (for
+// example protocol.CodeForbidden for a non-host). Joining a locked room
+// waits in the lobby inside Join (Config.OnLobby) until a host decides; a
+// refusal ends Join with protocol.CodeDenied, and a removal ends the room
+// with protocol.CodeRemoved. The SDK cannot mute the application's tracks:
+// Config.OnMuteRequest lets the application obey a host's request.
+//
+// # Data channels
+//
+// Each peer connection carries the message channel (DataChannelLabel,
+// stream 0; Peer.Send, Room.Broadcast, Room.SendChat) and, for browsers'
+// file transfers, a "file" channel (stream 1). This SDK does not receive
+// files: it answers every file offered with a reject (code "unsupported"),
+// so the sender fails at once.
 //
 // # Negotiation
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -204,5 +205,148 @@ func ExampleIsCode() {
 		fmt.Println("need a valid token")
 	case err != nil:
 		fmt.Println(err)
+	}
+}
+
+// A host bot: lock the room, let in only the expected guests, and turn
+// everyone else away. The host controls may be called from a callback:
+// they wait for the server, not for the event goroutine.
+func ExampleRoom_Lock() {
+	guests := map[string]bool{"alice": true, "bob": true}
+	var room *client.Room
+	ready := make(chan struct{})
+	room, err := client.Join(context.Background(), client.Config{
+		URL: "http://127.0.0.1:8080", Room: "standup", Name: "doorman",
+		OnKnock: func(p protocol.Participant) {
+			<-ready
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var err error
+			if guests[p.Name] {
+				err = room.Admit(ctx, p.ID)
+			} else {
+				err = room.Deny(ctx, p.ID)
+			}
+			if err != nil {
+				log.Println(err)
+			}
+		},
+		OnKnockEnded: func(id, outcome string) {
+			fmt.Println("knock", id, outcome) // admitted, denied or left
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer room.Close()
+	close(ready)
+	if !room.Self().Host {
+		log.Fatal("not a host of the room")
+	}
+	if err := room.Lock(context.Background(), true); client.IsCode(err, protocol.CodeForbidden) {
+		log.Fatal("only hosts may lock the room")
+	} else if err != nil {
+		log.Fatal(err)
+	}
+	<-room.Done()
+}
+
+// Join a locked room: Join waits in the lobby until a host decides, for as
+// long as its context allows.
+func ExampleConfig_onLobby() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	room, err := client.Join(ctx, client.Config{
+		URL: "http://127.0.0.1:8080", Room: "standup", Name: "late",
+		OnLobby: func() { fmt.Println("the room is locked; waiting for a host") },
+	})
+	switch {
+	case client.IsCode(err, protocol.CodeDenied):
+		log.Fatal("a host turned us away")
+	case errors.Is(err, context.DeadlineExceeded):
+		log.Fatal("nobody let us in")
+	case err != nil:
+		log.Fatal(err)
+	}
+	defer room.Close()
+	fmt.Println("admitted; locked:", room.Locked())
+}
+
+// Remove a participant; the others see it leave with reason "removed", and
+// its own room ends with code protocol.CodeRemoved.
+func ExampleRoom_Remove() {
+	room, err := client.Join(context.Background(), client.Config{
+		URL: "http://127.0.0.1:8080", Room: "standup", Name: "moderator",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer room.Close()
+	for _, p := range room.Peers() {
+		if p.Name() == "spammer" {
+			if err := room.Remove(context.Background(), p.ID()); err != nil {
+				log.Println("remove:", err)
+			}
+		}
+	}
+}
+
+// Ask everyone else to mute, and obey when a host asks us: the SDK cannot
+// mute our tracks, so stop writing audio and tell the others.
+func ExampleRoom_Mute() {
+	var muted atomic.Bool // checked by the code writing audio samples
+	var room *client.Room
+	ready := make(chan struct{}) // room is set
+	room, err := client.Join(context.Background(), client.Config{
+		URL: "http://127.0.0.1:8080", Room: "standup", Name: "bot",
+		OnMuteRequest: func(from *client.Peer) {
+			<-ready
+			muted.Store(true)
+			st := room.Self().State
+			st.AudioMuted = true
+			_ = room.Update(room.Self().Name, st)
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer room.Close()
+	close(ready)
+	if err := room.Mute(context.Background(), ""); err != nil {
+		log.Println("mute everyone:", err)
+	}
+}
+
+// Let in everyone waiting in the lobby, one by one (Lock(ctx, false) would
+// let them all in and unlock the room).
+func ExampleRoom_Admit() {
+	room, err := client.Join(context.Background(), client.Config{
+		URL: "http://127.0.0.1:8080", Room: "standup", Name: "host",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer room.Close()
+	for _, k := range room.Knocks() {
+		if err := room.Admit(context.Background(), k.ID); err != nil {
+			log.Printf("admit %s: %v", k.Name, err) // e.g. unknown_peer: gave up meanwhile
+		}
+	}
+}
+
+// Turn away everyone waiting in the lobby: their Join fails with code
+// protocol.CodeDenied.
+func ExampleRoom_Deny() {
+	room, err := client.Join(context.Background(), client.Config{
+		URL: "http://127.0.0.1:8080", Room: "standup", Name: "host",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer room.Close()
+	for _, k := range room.Knocks() {
+		if err := room.Deny(context.Background(), k.ID); err != nil {
+			log.Printf("deny %s: %v", k.Name, err)
+		}
 	}
 }

@@ -202,7 +202,7 @@ func (p *Peer) handleRemote(pc *webrtc.PeerConnection, typ string, payload []byt
 // replacePeerConnection swaps in a fresh PeerConnection and closes the old
 // one. It returns nil if the peer closed meanwhile.
 func (p *Peer) replacePeerConnection() *webrtc.PeerConnection {
-	pc, dc, err := p.newPeerConnection()
+	pc, dc, fdc, err := p.newPeerConnection()
 	if err != nil {
 		p.log.Warn("create peer connection", "err", err)
 		return nil
@@ -214,7 +214,7 @@ func (p *Peer) replacePeerConnection() *webrtc.PeerConnection {
 		return nil
 	}
 	old := p.pc
-	p.pc, p.dc = pc, dc
+	p.pc, p.dc, p.fileDC = pc, dc, fdc
 	p.mu.Unlock()
 	_ = old.Close()
 	return pc

@@ -44,8 +44,10 @@ type Peer struct {
 	mu         sync.Mutex // guards the following
 	name       string
 	state      protocol.State
+	host       bool
 	pc         *webrtc.PeerConnection
 	dc         *webrtc.DataChannel
+	fileDC     *webrtc.DataChannel // the file channel; answers every offer with a reject
 	closed     bool
 	reconnect  bool        // the participant's signaling connection is down
 	firstOffer *time.Timer // fires evFirstOfferDue on the non-initiator
@@ -88,14 +90,15 @@ func newPeer(env *peerEnv, selfID string, part protocol.Participant, initiator b
 		closedCh:  make(chan struct{}),
 		name:      part.Name,
 		state:     part.State,
+		host:      part.Host,
 		reconnect: part.Reconnecting,
 	}
 	p.announce = sync.OnceFunc(func() { close(p.announced) })
-	pc, dc, err := p.newPeerConnection()
+	pc, dc, fdc, err := p.newPeerConnection()
 	if err != nil {
 		return nil, err
 	}
-	p.pc, p.dc = pc, dc
+	p.pc, p.dc, p.fileDC = pc, dc, fdc
 	return p, nil
 }
 
@@ -115,11 +118,11 @@ func (p *Peer) start() {
 }
 
 // newPeerConnection creates a PeerConnection with the local tracks and the
-// data channel, wired to this peer's inbox.
-func (p *Peer) newPeerConnection() (*webrtc.PeerConnection, *webrtc.DataChannel, error) {
+// data channels (messages, files), wired to this peer's inbox.
+func (p *Peer) newPeerConnection() (*webrtc.PeerConnection, *webrtc.DataChannel, *webrtc.DataChannel, error) {
 	pc, err := p.env.api.NewPeerConnection(p.env.rtc())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil { // nil marks the end of gathering; not signaled
@@ -143,7 +146,7 @@ func (p *Peer) newPeerConnection() (*webrtc.PeerConnection, *webrtc.DataChannel,
 		sender, err := pc.AddTrack(tr)
 		if err != nil {
 			_ = pc.Close()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		// Read RTCP so that interceptors (NACK, reports) see it; ends when
 		// the PeerConnection closes.
@@ -162,7 +165,12 @@ func (p *Peer) newPeerConnection() (*webrtc.PeerConnection, *webrtc.DataChannel,
 	dc, err := pc.CreateDataChannel(DataChannelLabel, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
 	if err != nil {
 		_ = pc.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	fdc, err := createFileChannel(pc)
+	if err != nil {
+		_ = pc.Close()
+		return nil, nil, nil, err
 	}
 	dc.OnMessage(func(m webrtc.DataChannelMessage) {
 		if (p.env.onData == nil && p.env.onChat == nil) || !p.waitAnnounced() {
@@ -177,7 +185,7 @@ func (p *Peer) newPeerConnection() (*webrtc.PeerConnection, *webrtc.DataChannel,
 			p.env.onData(p, m.Data)
 		}
 	})
-	return pc, dc, nil
+	return pc, dc, fdc, nil
 }
 
 // run serializes everything that touches the peer's negotiation.
@@ -260,8 +268,8 @@ func (p *Peer) negotiate(restart bool) {
 func (p *Peer) setInfo(part protocol.Participant) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	changed := p.name != part.Name || p.state != part.State || p.reconnect != part.Reconnecting
-	p.name, p.state, p.reconnect = part.Name, part.State, part.Reconnecting
+	changed := p.name != part.Name || p.state != part.State || p.reconnect != part.Reconnecting || p.host != part.Host
+	p.name, p.state, p.reconnect, p.host = part.Name, part.State, part.Reconnecting, part.Host
 	return changed
 }
 
@@ -280,6 +288,16 @@ func (p *Peer) State() protocol.State {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.state
+}
+
+// Host reports whether the participant is a host of the room: it may lock
+// the room, admit and deny knockers, remove participants and ask them to
+// mute (see Room.Lock). In an open room the first joiner is host, then the
+// oldest member once no host is left; OnPeerUpdated reports the change.
+func (p *Peer) Host() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.host
 }
 
 // Reconnecting reports whether the participant's signaling connection is

@@ -50,9 +50,9 @@ type Room struct {
 	leave    context.CancelFunc
 	wg       sync.WaitGroup // every goroutine the room and its peers start
 
-	out       *queue[[]byte] // frames for the writer, kept across reconnects
-	events    *queue[func()] // callbacks for the event goroutine
-	lastHeard atomic.Int64   // UnixNano of the last frame from the server
+	out       *queue[outFrame] // frames for the writer, kept across reconnects
+	events    *queue[func()]   // callbacks for the event goroutine
+	lastHeard atomic.Int64     // UnixNano of the last frame from the server
 	endOnce   sync.Once
 	done      chan struct{}
 
@@ -68,6 +68,21 @@ type Room struct {
 	pingInterval time.Duration
 	resumeToken  string
 	resumeGrace  time.Duration
+	locked       bool                   // the room's lock, from joined and room_updated
+	knocks       []protocol.Participant // (hosts) waiting in the lobby, oldest first
+
+	reqMu   sync.Mutex // guards the following; never held while taking mu
+	reqs    map[string]*request
+	nextReq uint64
+	pings   uint64 // pings written on the current connection
+	pongs   uint64 // pongs read on the current connection
+}
+
+// outFrame is a frame for the writer; req is set for a host-control
+// request, which the writer follows with a ping (see control.go).
+type outFrame struct {
+	b   []byte
+	req *request
 }
 
 // Join connects to the server, joins cfg.Room and returns once the server has
@@ -75,6 +90,15 @@ type Room struct {
 // Join gives up after 30 s). A refusal by the server
 // (room full, bad token, ...) is returned as *Error. Peers already in the
 // room are reported to OnPeerJoined and offered a connection right away.
+//
+// If the room is locked, the server puts the participant in its lobby
+// instead: Join calls Config.OnLobby and keeps waiting, pinging the server,
+// until a host admits it (Join then returns normally), a host denies it
+// (an *Error with code protocol.CodeDenied) or ctx ends (an error wrapping
+// ctx's error; the hosts see the knock end with outcome "left"). The 30 s
+// default covers only reaching the server: once in the lobby, Join waits
+// as long as ctx allows, so give ctx a deadline or cancel it to bound the
+// wait.
 func Join(ctx context.Context, cfg Config) (*Room, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -103,20 +127,23 @@ func Join(ctx context.Context, cfg Config) (*Room, error) {
 	r := &Room{
 		cfg:    cfg,
 		wsURL:  wsURL,
-		out:    newQueue[[]byte](),
+		out:    newQueue[outFrame](),
 		events: newQueue[func()](),
 		done:   make(chan struct{}),
 		peers:  make(map[string]*Peer),
+		reqs:   make(map[string]*request),
 	}
+	lobby := &lobbyWait{ctx: ctx, onLobby: cfg.OnLobby}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, joinTimeout)
 		defer cancel()
 	}
-	conn, joined, err := r.dial(ctx, "")
+	conn, hs, err := r.dial(ctx, "", lobby)
 	if err != nil {
 		return nil, err
 	}
+	joined := hs.joined
 	r.log = log.With("self", joined.Self.ID)
 	r.name = joined.Room
 	if r.name == "" {
@@ -149,7 +176,12 @@ func Join(ctx context.Context, cfg Config) (*Room, error) {
 	for _, part := range joined.Participants {
 		r.addPeer(part, true)
 	}
-	go r.supervise(conn)
+	// Frames the server sent between lobby and joined (a knock for a host
+	// admitted into an empty room).
+	for _, b := range hs.early {
+		_ = r.handleFrame(b)
+	}
+	go r.supervise(conn, hs.unanswered)
 	r.log.Debug("joined", "participants", len(joined.Participants))
 	return r, nil
 }
@@ -164,6 +196,8 @@ func (r *Room) applyJoinedLocked(j *protocol.Joined) {
 	}
 	r.resumeToken = j.ResumeToken
 	r.resumeGrace = time.Duration(j.ResumeGraceMS) * time.Millisecond
+	r.locked = j.Locked
+	r.self.Host = j.Self.Host
 }
 
 func (r *Room) rtcConfiguration() webrtc.Configuration {
@@ -173,7 +207,9 @@ func (r *Room) rtcConfiguration() webrtc.Configuration {
 }
 
 // Self returns this participant as the server knows it (ID assigned by the
-// server, name and state as last sent).
+// server, name and state as last sent). Self().Host reports whether it may
+// use the host controls (Room.Lock and the others); in an open room it
+// becomes true when the last host leaves and this is the oldest member.
 func (r *Room) Self() protocol.Participant {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -234,7 +270,7 @@ func (r *Room) Update(name string, st protocol.State) error {
 		return ErrClosed
 	}
 	r.self.Name, r.self.State = name, st
-	r.out.push(b)
+	r.out.push(outFrame{b: b})
 	return nil
 }
 
@@ -382,7 +418,7 @@ func (r *Room) sendRelay(to, typ string, payload []byte) {
 		r.log.Warn("encode relay frame", "err", err)
 		return
 	}
-	r.out.push(b)
+	r.out.push(outFrame{b: b})
 }
 
 func hasTURN(servers []webrtc.ICEServer) bool {

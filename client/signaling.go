@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -32,23 +33,51 @@ const (
 var errLeft = errors.New("left")
 
 // dial opens a WebSocket to the server and joins; resume is a resume token
-// or "". A refusal is returned as *Error.
-func (r *Room) dial(ctx context.Context, resume string) (*websocket.Conn, *protocol.Joined, error) {
+// or "". lobby, if not nil, lets the join wait in the lobby of a locked
+// room. A refusal is returned as *Error.
+func (r *Room) dial(ctx context.Context, resume string, lobby *lobbyWait) (*websocket.Conn, *handshakeResult, error) {
 	conn, _, err := websocket.Dial(ctx, r.wsURL, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: dial %s: %w", ErrDisconnected, r.wsURL, err)
 	}
 	conn.SetReadLimit(readLimit)
-	j, err := handshake(ctx, conn, r.cfg, resume)
+	hs, err := handshake(ctx, conn, r.cfg, resume, lobby)
 	if err != nil {
 		_ = conn.CloseNow()
 		return nil, nil, err
 	}
-	return conn, j, nil
+	return conn, hs, nil
 }
 
-// handshake sends join and waits for joined or a refusal.
-func handshake(ctx context.Context, conn *websocket.Conn, cfg Config, resume string) (*protocol.Joined, error) {
+// lobbyWait lets a join wait in the lobby of a locked room.
+type lobbyWait struct {
+	ctx     context.Context // bounds the wait once in the lobby
+	onLobby func()          // optional; called on entering the lobby
+}
+
+// handshakeResult is what a join got.
+type handshakeResult struct {
+	joined *protocol.Joined
+	// early are room frames that arrived after lobby, before joined.
+	early [][]byte
+	// unanswered counts pings sent in the lobby whose pong has not
+	// arrived: the pongs still to come on the connection.
+	unanswered uint64
+}
+
+const (
+	// lobbyPingInterval is how often a join waiting in the lobby pings.
+	// joined announces the server's interval; lobby does not, so ping
+	// well within three of the default 5 s.
+	lobbyPingInterval = time.Second
+	// lobbySilence is how long a server may stay silent (no pong) while
+	// the join waits in the lobby.
+	lobbySilence = 15 * time.Second
+)
+
+// handshake sends join and waits for joined or a refusal; with lobby, also
+// through a wait in the lobby.
+func handshake(ctx context.Context, conn *websocket.Conn, cfg Config, resume string, lobby *lobbyWait) (*handshakeResult, error) {
 	join, err := json.Marshal(protocol.Join{
 		Type:    protocol.TypeJoin,
 		Version: protocol.Version,
@@ -64,10 +93,31 @@ func handshake(ctx context.Context, conn *websocket.Conn, cfg Config, resume str
 	if err := conn.Write(ctx, websocket.MessageText, join); err != nil {
 		return nil, fmt.Errorf("%w: send join: %w", ErrDisconnected, err)
 	}
+	res := &handshakeResult{}
+	readCtx := ctx
+	var pinger *lobbyPinger
+	defer func() {
+		if pinger != nil {
+			pinger.stop()
+		}
+	}()
+	var pongs uint64
 	for {
-		_, b, err := conn.Read(ctx)
+		_, b, err := conn.Read(readCtx)
 		if err != nil {
+			if pinger != nil {
+				if cause := context.Cause(readCtx); errors.Is(cause, ErrServerTimeout) {
+					return nil, cause
+				}
+				if err := lobby.ctx.Err(); err != nil {
+					return nil, fmt.Errorf("peercall: gave up waiting in the lobby: %w", err)
+				}
+				return nil, fmt.Errorf("%w: waiting in the lobby: %w", ErrDisconnected, err)
+			}
 			return nil, fmt.Errorf("%w: waiting for joined: %w", ErrDisconnected, err)
+		}
+		if pinger != nil {
+			pinger.heard()
 		}
 		var env protocol.Envelope
 		if err := json.Unmarshal(b, &env); err != nil {
@@ -79,25 +129,109 @@ func handshake(ctx context.Context, conn *websocket.Conn, cfg Config, resume str
 			if err := json.Unmarshal(b, &j); err != nil {
 				return nil, fmt.Errorf("%w: joined: %w", ErrProtocol, err)
 			}
-			return &j, nil
+			res.joined = &j
+			if pinger != nil {
+				res.unanswered = pinger.stop() - pongs
+			}
+			return res, nil
 		case protocol.TypeError:
 			var e protocol.Error
 			if err := json.Unmarshal(b, &e); err != nil {
 				return nil, fmt.Errorf("%w: error: %w", ErrProtocol, err)
 			}
-			return nil, errorFromFrame(e)
+			if e.Fatal || pinger == nil {
+				return nil, errorFromFrame(e)
+			}
+			// A non-fatal error in the lobby (say, rate_limited): keep waiting.
+		case protocol.TypeLobby:
+			if lobby == nil {
+				return nil, errNotResumed
+			}
+			if pinger == nil {
+				var cancel context.CancelCauseFunc
+				readCtx, cancel = context.WithCancelCause(lobby.ctx)
+				defer cancel(nil)
+				pinger = startLobbyPinger(conn, cancel)
+				if lobby.onLobby != nil {
+					lobby.onLobby()
+				}
+			}
+		case protocol.TypePong:
+			pongs++
 		default:
-			// Nothing else is expected before joined; skip it.
+			if pinger != nil {
+				res.early = append(res.early, b)
+			}
+			// Otherwise nothing is expected before joined; skip it.
 		}
 	}
 }
 
+// lobbyPinger keeps a join waiting in the lobby alive, and gives up on a
+// server that stops answering.
+type lobbyPinger struct {
+	conn      *websocket.Conn
+	cancel    context.CancelCauseFunc // ends the wait, with ErrServerTimeout
+	done      chan struct{}           // closed by stop
+	exited    chan struct{}           // closed when the goroutine returns
+	lastHeard atomic.Int64            // UnixNano
+	sent      atomic.Uint64
+}
+
+func startLobbyPinger(conn *websocket.Conn, cancel context.CancelCauseFunc) *lobbyPinger {
+	lp := &lobbyPinger{conn: conn, cancel: cancel, done: make(chan struct{}), exited: make(chan struct{})}
+	lp.heard()
+	go lp.run()
+	return lp
+}
+
+func (lp *lobbyPinger) heard() { lp.lastHeard.Store(time.Now().UnixNano()) }
+
+func (lp *lobbyPinger) run() {
+	defer close(lp.exited)
+	ping, _ := json.Marshal(protocol.Envelope{Type: protocol.TypePing})
+	t := time.NewTicker(lobbyPingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-lp.done:
+			return
+		case <-t.C:
+		}
+		if time.Since(time.Unix(0, lp.lastHeard.Load())) > lobbySilence {
+			lp.cancel(ErrServerTimeout)
+			return
+		}
+		// Not canceled by stop: canceling a write closes the connection.
+		lp.sent.Add(1)
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		err := lp.conn.Write(ctx, websocket.MessageText, ping)
+		cancel()
+		if err != nil {
+			return // the reader sees the connection fail
+		}
+	}
+}
+
+// stop ends the pinger, waits for it and returns how many pings it sent.
+// Idempotent.
+func (lp *lobbyPinger) stop() uint64 {
+	select {
+	case <-lp.done:
+	default:
+		close(lp.done)
+	}
+	<-lp.exited
+	return lp.sent.Load()
+}
+
 // supervise serves connections until the room ends: the first one from
 // Join, then, with Config.Reconnect, resumed ones.
-func (r *Room) supervise(conn *websocket.Conn) {
+func (r *Room) supervise(conn *websocket.Conn, unanswered uint64) {
 	defer r.wg.Done()
 	for {
-		err := r.serve(conn)
+		err := r.serve(conn, unanswered)
+		unanswered = 0
 		if r.isEnded() {
 			return
 		}
@@ -115,6 +249,9 @@ func (r *Room) supervise(conn *websocket.Conn) {
 // resumable reports whether a connection that ended with err is worth
 // resuming: network trouble and server restarts are, refusals are not.
 func resumable(err error) bool {
+	if notResumed(err) {
+		return false
+	}
 	var e *Error
 	if !errors.As(err, &e) {
 		return true
@@ -150,10 +287,10 @@ func (r *Room) reconnect(cause error) *websocket.Conn {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(r.leaveCtx, dialTimeout)
-		conn, j, err := r.dial(ctx, token)
+		conn, hs, err := r.dial(ctx, token, nil)
 		cancel()
 		if err == nil {
-			if err := r.resumed(j); err != nil {
+			if err := r.resumed(hs.joined); err != nil {
 				_ = conn.CloseNow()
 				r.end(err)
 				return nil
@@ -190,7 +327,7 @@ func (r *Room) resumed(j *protocol.Joined) error {
 	r.mu.Lock()
 	if !j.Resumed || j.Self.ID != r.self.ID {
 		r.mu.Unlock()
-		return fmt.Errorf("%w: the server did not resume the session", ErrDisconnected)
+		return errNotResumed
 	}
 	r.applyJoinedLocked(j)
 	listed := make(map[string]protocol.Participant, len(j.Participants))
@@ -227,10 +364,11 @@ func (r *Room) resumed(j *protocol.Joined) error {
 }
 
 // serve runs one connection until it ends and returns why.
-func (r *Room) serve(conn *websocket.Conn) error {
+func (r *Room) serve(conn *websocket.Conn, unanswered uint64) error {
 	ctx, cancel := context.WithCancel(r.ctx)
 	defer cancel()
 	r.lastHeard.Store(time.Now().UnixNano())
+	r.resetPings(unanswered)
 	werr := make(chan error, 1)
 	r.wg.Add(1)
 	go func() {
@@ -241,6 +379,9 @@ func (r *Room) serve(conn *websocket.Conn) error {
 	cancel()
 	_ = conn.CloseNow()
 	w := <-werr
+	// Requests sent on this connection and not answered may or may not
+	// have been carried out; those still queued go out on the next one.
+	r.failTaken(fmt.Errorf("%w: the connection ended before the server answered", ErrDisconnected))
 	var se *Error
 	switch {
 	case errors.As(rerr, &se):
@@ -257,7 +398,7 @@ func (r *Room) serve(conn *websocket.Conn) error {
 // notices a silent server. It returns why the connection should end, nil
 // if ctx ended it, errLeft after sending leave for Close.
 func (r *Room) writeLoop(ctx context.Context, conn *websocket.Conn) error {
-	ping, _ := json.Marshal(protocol.Envelope{Type: protocol.TypePing})
+	ping := pingFrame
 	r.mu.Lock()
 	interval := r.pingInterval
 	r.mu.Unlock()
@@ -296,6 +437,7 @@ func (r *Room) writeLoop(ctx context.Context, conn *websocket.Conn) error {
 			if time.Since(time.Unix(0, r.lastHeard.Load())) > 3*interval {
 				return fail(ErrServerTimeout)
 			}
+			r.pingWritten(nil)
 			if err := write(ctx, conn, ping); err != nil {
 				return fail(fmt.Errorf("%w: %w", ErrDisconnected, err))
 			}
@@ -303,16 +445,33 @@ func (r *Room) writeLoop(ctx context.Context, conn *websocket.Conn) error {
 	}
 }
 
-// flush writes every queued frame.
+// flush writes every queued frame, each host-control request followed by a
+// ping (see control.go). Frames after a failed write are dropped; requests
+// among them fail.
 func (r *Room) flush(ctx context.Context, conn *websocket.Conn) error {
 	frames, _ := r.out.take()
-	for _, b := range frames {
-		if err := write(ctx, conn, b); err != nil {
+	for i, f := range frames {
+		if f.req != nil && !r.takeRequest(f.req) {
+			continue // the caller gave up on it
+		}
+		err := write(ctx, conn, f.b)
+		if err == nil && f.req != nil {
+			r.pingWritten(f.req)
+			err = write(ctx, conn, pingFrame)
+		}
+		if err != nil {
+			for _, rest := range frames[i+1:] {
+				if rest.req != nil {
+					r.failRequest(rest.req, fmt.Errorf("%w: %s not sent: %w", ErrDisconnected, rest.req.typ, err))
+				}
+			}
 			return err
 		}
 	}
 	return nil
 }
+
+var pingFrame = []byte(`{"type":"ping"}`)
 
 func write(ctx context.Context, conn *websocket.Conn, b []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
@@ -348,6 +507,15 @@ func (r *Room) handleFrame(b []byte) error {
 	}
 	switch env.Type {
 	case protocol.TypePong:
+		r.pongRead()
+	case protocol.TypeKnock:
+		r.handleKnock(b)
+	case protocol.TypeKnockEnded:
+		r.handleKnockEnded(b)
+	case protocol.TypeRoomUpdated:
+		r.handleRoomUpdated(b)
+	case protocol.TypeMuteRequest:
+		r.handleMuteRequest(b)
 	case protocol.TypeOffer, protocol.TypeAnswer, protocol.TypeCandidate:
 		var rel protocol.Relay
 		if err := json.Unmarshal(b, &rel); err != nil {
@@ -380,6 +548,8 @@ func (r *Room) handleFrame(b []byte) error {
 		}
 		if p := r.Peer(m.Participant.ID); p != nil {
 			r.updatePeer(p, m.Participant)
+		} else if m.Participant.ID == r.Self().ID {
+			r.updateSelf(m.Participant)
 		}
 	case protocol.TypePeerLeft:
 		var m protocol.PeerLeft
@@ -406,7 +576,7 @@ func (r *Room) handleFrame(b []byte) error {
 		if m.Fatal {
 			return errorFromFrame(m)
 		}
-		r.log.Warn("server error", "code", m.Code, "message", m.Message, "ref", m.Ref)
+		r.serverError(m)
 	default:
 		r.log.Debug("ignoring frame", "type", env.Type)
 	}
