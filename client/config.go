@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
@@ -207,13 +208,30 @@ func (c *Config) settingEngine(loopback bool, log *slog.Logger) webrtc.SettingEn
 		}
 		se.LoggerFactory = pionLoggerFactory{log: log}
 	}
+	if c.SettingEngine == nil {
+		// pion waits this long before accepting a pair of each kind, in
+		// case a better one turns up; its defaults (srflx 500 ms, prflx
+		// 1 s, relay 2 s) hold every call behind a NAT or a relay back by
+		// as much. Checks on a usable direct path succeed within a few
+		// round trips, so shorter waits still prefer it.
+		se.SetSrflxAcceptanceMinWait(DefaultSrflxAcceptanceWait)
+		se.SetPrflxAcceptanceMinWait(DefaultPrflxAcceptanceWait)
+		se.SetRelayAcceptanceMinWait(DefaultRelayAcceptanceWait)
+	}
 	if c.RelayOnly {
-		// pion waits before accepting a relay pair in case a better one
-		// turns up; with relay-only there is none.
+		// With relay-only there is nothing better to wait for.
 		se.SetRelayAcceptanceMinWait(0)
 	}
 	return se
 }
+
+// Candidate-pair acceptance waits the SDK uses unless Config.SettingEngine
+// is given (pion's own defaults: 500 ms, 1 s and 2 s).
+const (
+	DefaultSrflxAcceptanceWait = 100 * time.Millisecond
+	DefaultPrflxAcceptanceWait = 250 * time.Millisecond
+	DefaultRelayAcceptanceWait = 600 * time.Millisecond
+)
 
 // rtcConfiguration is the per-PeerConnection configuration.
 func (c *Config) rtcConfiguration(fromServer []protocol.ICEServer) webrtc.Configuration {
