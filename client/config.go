@@ -53,6 +53,10 @@ type Config struct {
 	// default is query-only, which never advertises .local names).
 	// RelayOnly still sets the relay acceptance wait on the copy.
 	SettingEngine *webrtc.SettingEngine
+	// RestartGrace is how long a peer connection may stay ICE-disconnected
+	// (a broken path) before the SDK restarts ICE. Default
+	// DefaultRestartGrace; negative disables automatic restarts.
+	RestartGrace time.Duration
 
 	// Reconnect keeps the session through a dropped signaling connection
 	// (network error, keepalive timeout, server restart): the SDK dials
@@ -223,6 +227,13 @@ func (c *Config) settingEngine(loopback bool, log *slog.Logger) webrtc.SettingEn
 		se.SetRelayAcceptanceMinWait(0)
 	}
 	return se
+}
+
+func (c *Config) restartGrace() time.Duration {
+	if c.RestartGrace == 0 {
+		return DefaultRestartGrace
+	}
+	return c.RestartGrace
 }
 
 // Candidate-pair acceptance waits the SDK uses unless Config.SettingEngine

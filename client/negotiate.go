@@ -23,6 +23,8 @@ const (
 	evNegotiationNeeded                      // pion's negotiationneeded, for pc
 	evLocalCandidate                         // a local candidate of pc to trickle
 	evFirstOfferDue                          // make the first offer unless the remote did
+	evICEState                               // pc's ICE connection state changed to ice
+	evRestartDue                             // the restart grace for pc ended
 )
 
 type peerEvent struct {
@@ -32,6 +34,7 @@ type peerEvent struct {
 	restart bool   // evNegotiate
 	pc      *webrtc.PeerConnection
 	cand    webrtc.ICECandidateInit
+	ice     webrtc.ICEConnectionState // evICEState
 }
 
 func (p *Peer) handle(ev peerEvent) {
@@ -58,6 +61,10 @@ func (p *Peer) handle(ev peerEvent) {
 			}
 			p.makeOffer(pc, false)
 		}
+	case evICEState:
+		p.onICEState(ev.pc, ev.ice)
+	case evRestartDue:
+		p.onRestartDue(ev.pc)
 	case evLocalCandidate:
 		if ev.pc != pc {
 			return

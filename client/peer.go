@@ -40,6 +40,7 @@ type Peer struct {
 	// Negotiation state, used only by the run goroutine (negotiate.go).
 	ignoreOffer    bool
 	restartPending bool
+	restartTimer   *time.Timer // ICE restart due (icerestart.go)
 
 	mu         sync.Mutex // guards the following
 	name       string
@@ -61,8 +62,10 @@ type peerEnv struct {
 	// servers can change when a session resumes).
 	rtc    func() webrtc.Configuration
 	tracks []webrtc.TrackLocal
-	log    *slog.Logger
-	wg     *sync.WaitGroup // every goroutine a peer starts is counted here
+	// restartGrace is how long ICE may stay disconnected before a restart.
+	restartGrace time.Duration
+	log          *slog.Logger
+	wg           *sync.WaitGroup // every goroutine a peer starts is counted here
 	// signal sends a relay frame (offer, answer or candidate) to the peer
 	// with ID to. It must not block.
 	signal func(to, typ string, payload []byte)
@@ -132,6 +135,9 @@ func (p *Peer) newPeerConnection() (*webrtc.PeerConnection, *webrtc.DataChannel,
 	pc.OnNegotiationNeeded(func() {
 		p.inbox.push(peerEvent{kind: evNegotiationNeeded, pc: pc})
 	})
+	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		p.inbox.push(peerEvent{kind: evICEState, pc: pc, ice: st})
+	})
 	pc.OnConnectionStateChange(func(webrtc.PeerConnectionState) {
 		if p.env.onStateChange != nil && p.isCurrent(pc) {
 			p.env.onStateChange(p)
@@ -194,6 +200,7 @@ func (p *Peer) run() {
 	for {
 		select {
 		case <-p.closedCh:
+			p.stopRestartTimer()
 			p.mu.Lock()
 			pc := p.pc
 			p.mu.Unlock()

@@ -158,6 +158,7 @@ func Join(ctx context.Context, cfg Config) (*Room, error) {
 		api:           api,
 		rtc:           r.rtcConfiguration,
 		tracks:        slices.Clone(cfg.Tracks),
+		restartGrace:  cfg.restartGrace(),
 		log:           r.log,
 		wg:            &r.wg,
 		signal:        r.sendRelay,

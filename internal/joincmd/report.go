@@ -63,6 +63,9 @@ type MediaReport struct {
 	// FirstMS is when the first packet of this kind arrived, in ms since
 	// joining began; null if none did.
 	FirstMS *int64 `json:"first_ms"`
+	// MaxGapMS is the longest interval between two packets of this kind,
+	// in ms: how long media stopped at worst (a link cut, a network change).
+	MaxGapMS int64 `json:"max_gap_ms"`
 }
 
 // peerReports turns the tracker's state into reports, at elapsed time now
@@ -98,7 +101,7 @@ func (t *tracker) peerReports(now time.Duration) []PeerReport {
 }
 
 func (k *kindStats) report() MediaReport {
-	r := MediaReport{Packets: k.packets.Load(), Bytes: k.bytes.Load()}
+	r := MediaReport{Packets: k.packets.Load(), Bytes: k.bytes.Load(), MaxGapMS: time.Duration(k.maxGap.Load()).Milliseconds()}
 	if d := k.first.Load(); d >= 0 {
 		r.FirstMS = ms(time.Duration(d))
 	}

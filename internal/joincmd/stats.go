@@ -69,6 +69,21 @@ type kindStats struct {
 	packets atomic.Uint64
 	bytes   atomic.Uint64
 	first   atomic.Int64 // time since tracker.start; -1 until the first packet
+	last    atomic.Int64 // time of the latest packet; 0 until the first
+	maxGap  atomic.Int64 // longest interval between two packets
+}
+
+// packetAt records a packet at now (time since tracker.start).
+func (k *kindStats) packetAt(now int64) {
+	if prev := k.last.Swap(now); prev > 0 {
+		gap := now - prev
+		for {
+			cur := k.maxGap.Load()
+			if gap <= cur || k.maxGap.CompareAndSwap(cur, gap) {
+				break
+			}
+		}
+	}
 }
 
 func newPeerStats(id string) *peerStats {
@@ -192,6 +207,7 @@ func (t *tracker) onTrack(p *client.Peer, track *webrtc.TrackRemote) {
 			now := int64(t.since())
 			k.packets.Add(1)
 			k.bytes.Add(uint64(n))
+			k.packetAt(now)
 			s.lastMedia.Store(now)
 			s.firstMedia.CompareAndSwap(-1, now)
 			if k.first.CompareAndSwap(-1, now) {
