@@ -277,7 +277,7 @@ func TestServerShutdownEndsTheRunWithAnError(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	log := &syncBuffer{}
-	ch := startRun(ctx, "alice", log, "--url", srv.URL, "--room", "shutdown", "--duration", "50s", "--verbose")
+	ch := startRun(ctx, "alice", log, "--url", srv.URL, "--room", "shutdown", "--duration", "50s", "--verbose", "--reconnect=false")
 	testutil.Eventually(t, 20*time.Second, func() error {
 		if !strings.Contains(log.String(), `joined room "shutdown"`) {
 			return fmt.Errorf("not joined yet; log:\n%s", log.String())

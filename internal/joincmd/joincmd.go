@@ -98,6 +98,7 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		Name:          o.name,
 		Tracks:        []webrtc.TrackLocal{video, audio},
 		RelayOnly:     o.relayOnly,
+		Reconnect:     o.reconnect,
 		Logger:        logger,
 		OnPeerJoined:  tr.onPeerJoined,
 		OnPeerLeft:    tr.onPeerLeft,

@@ -62,6 +62,7 @@ type options struct {
 	duration    time.Duration // 0: no limit
 	timeout     time.Duration
 	relayOnly   bool
+	reconnect   bool
 	expectPeers int
 	jsonOut     bool
 	verbose     bool
@@ -104,6 +105,7 @@ func parseArgs(args []string, stderr io.Writer, getenv func(string) string) (*op
 	fs.DurationVar(&o.duration, "duration", 0, "stay this long, then leave (0: until Ctrl-C or the expected peers delivered)")
 	fs.DurationVar(&o.timeout, "timeout", DefaultTimeout, "with --expect-peers and no --duration: give up after this long")
 	fs.BoolVar(&o.relayOnly, "relay-only", false, "use only TURN relay candidates")
+	fs.BoolVar(&o.reconnect, "reconnect", true, "if the signaling connection drops (network change, server restart), reconnect and resume the session; calls keep their media meanwhile")
 	fs.IntVar(&o.expectPeers, "expect-peers", 0, "succeed only if this many peers send audio and video")
 	fs.StringVar(&videoPath, "video", "", "VP8 IVF `file` to loop instead of the built-in test pattern")
 	fs.StringVar(&audioPath, "audio", "", "Ogg Opus `file` to loop instead of the built-in tone")

@@ -189,9 +189,9 @@ func TestReportJSONHasTheDocumentedShape(t *testing.T) {
 	}
 	want := `{"participant_id":"me","room":"demo","peers":[` +
 		`{"id":"p1","name":"alice","ice_connected_ms":120,"first_media_ms":190,"candidate_type":"host",` +
-		`"video":{"packets":10,"bytes":12000,"first_ms":200},"audio":{"packets":0,"bytes":0,"first_ms":null},"last_media_age_ms":100},` +
+		`"video":{"packets":10,"bytes":12000,"first_ms":200,"max_gap_ms":0},"audio":{"packets":0,"bytes":0,"first_ms":null,"max_gap_ms":0},"last_media_age_ms":100},` +
 		`{"id":"p2","name":"","ice_connected_ms":null,"first_media_ms":null,"candidate_type":"",` +
-		`"video":{"packets":0,"bytes":0,"first_ms":null},"audio":{"packets":0,"bytes":0,"first_ms":null},"last_media_age_ms":null,` +
+		`"video":{"packets":0,"bytes":0,"first_ms":null,"max_gap_ms":0},"audio":{"packets":0,"bytes":0,"first_ms":null,"max_gap_ms":0},"last_media_age_ms":null,` +
 		`"left":true,"left_reason":"timeout"}],"ok":true,"errors":[]}` + "\n"
 	if buf.String() != want {
 		t.Errorf("got  %s\nwant %s", buf.String(), want)

@@ -249,7 +249,7 @@ func TestServeShutsDownGracefullyAndTellsClients(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	res := make(chan joinResult, 1)
-	go func() { res <- join(ctx, t, "--url", s.url, "--room", "bye", "--duration", "50s") }()
+	go func() { res <- join(ctx, t, "--url", s.url, "--room", "bye", "--duration", "50s", "--reconnect=false") }()
 	testutil.Eventually(t, 30*time.Second, func() error {
 		resp, err := http.Get(s.url + "/healthz")
 		if err != nil {
