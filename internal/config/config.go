@@ -86,6 +86,10 @@ type Config struct {
 	// LAN testing: browsers need a secure context for cameras off
 	// localhost.
 	TLSSelfSigned bool `yaml:"tls_self_signed"`
+	// FrameAncestors lists the sites allowed to embed the web app in a
+	// frame (CSP frame-ancestors sources, e.g. https://app.example.com).
+	// Default: only the server's own pages.
+	FrameAncestors []string `yaml:"frame_ancestors"`
 	// APIKeys turn on token mode: "KEY:SECRET" pairs whose secrets sign
 	// access tokens (JWT HS256). Every join then needs a valid token for
 	// its room. Default none: open mode.
@@ -240,6 +244,11 @@ func (c *Config) Validate() error {
 	}
 	if _, err := auth.ParseAPIKeys(c.APIKeys); err != nil {
 		return bad("api-key", "%v", err)
+	}
+	for _, f := range c.FrameAncestors {
+		if f == "" || strings.ContainsAny(f, " ;,\"") {
+			return bad("frame-ancestor", "%q is not a CSP source like https://app.example.com", f)
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

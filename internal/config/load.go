@@ -51,6 +51,7 @@ var options = []option{
 	{"acme-email", "contact address for the ACME account", func(c *Config) any { return &c.ACMEEmail }},
 	{"acme-cache", "directory for ACME certificates", func(c *Config) any { return &c.ACMECache }},
 	{"tls-self-signed", "serve HTTPS with a certificate generated at start (LAN testing: browsers need HTTPS for cameras off localhost)", func(c *Config) any { return &c.TLSSelfSigned }},
+	{"frame-ancestor", "a site allowed to embed the web app in a frame (CSP source, e.g. https://app.example.com), repeatable; default: own pages only", func(c *Config) any { return &c.FrameAncestors }},
 	{"api-key", "KEY:SECRET for signing access tokens, repeatable; any key turns on token mode (every join needs a token); env: comma-separated", func(c *Config) any { return &c.APIKeys }},
 	{"resume-grace", "how long a dropped participant may resume before the room is told it left", func(c *Config) any { return &c.ResumeGrace }},
 	{"session-secret", "secret signing resume tokens; share it across restarts so clients keep their identity (default: random at each start)", func(c *Config) any { return &c.SessionSecret }},

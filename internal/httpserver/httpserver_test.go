@@ -165,3 +165,11 @@ func TestAMangledLinkGetsTheAppWithA404(t *testing.T) {
 		t.Fatalf("a missing asset: %d", resp.StatusCode)
 	}
 }
+
+func TestFrameAncestorsAreConfigurable(t *testing.T) {
+	srv := servertest.Start(t, func(c *config.Config) { c.FrameAncestors = []string{"https://app.example.com"} })
+	resp, _ := get(t, srv.URL+"/")
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'self' https://app.example.com;") {
+		t.Fatalf("CSP %q", csp)
+	}
+}

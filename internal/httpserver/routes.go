@@ -29,7 +29,7 @@ func (s *Server) Handler() http.Handler {
 	// Anything else (a mangled link such as /r/a/b) gets the app too, with
 	// 404, so that it explains the problem instead of a bare "not found".
 	mux.HandleFunc("GET /", s.notFoundPage)
-	return securityHeaders(mux)
+	return securityHeaders(mux, contentSecurityPolicy(s.cfg.FrameAncestors))
 }
 
 // appPage serves the single-page app for / and /r/<room>; the app reads the
@@ -75,12 +75,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// csp allows only the app's own files; media elements play MediaStreams
-// (blob:), the signaling socket is same-origin.
-const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
-	"media-src 'self' blob:; connect-src 'self'; frame-ancestors 'self'; base-uri 'none'; form-action 'self'; object-src 'none'"
+// contentSecurityPolicy allows only the app's own files; media elements
+// play MediaStreams (blob:), the signaling socket is same-origin. Pages of
+// the server and of frameAncestors may embed the app.
+func contentSecurityPolicy(frameAncestors []string) string {
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+		"media-src 'self' blob:; connect-src 'self'; frame-ancestors " + strings.Join(append([]string{"'self'"}, frameAncestors...), " ") +
+		"; base-uri 'none'; form-action 'self'; object-src 'none'"
+}
 
-func securityHeaders(next http.Handler) http.Handler {
+func securityHeaders(next http.Handler, csp string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
