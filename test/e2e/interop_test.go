@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"regexp"
 	"testing"
 	"time"
 
@@ -22,6 +24,9 @@ func TestInteropWithGo(t *testing.T) {
 	t.Run("Go joins first, the browser offers", func(t *testing.T) { interop(t, srv, b, false) })
 	t.Run("the browser joins first, Go offers", func(t *testing.T) { interop(t, srv, b, true) })
 }
+
+// safetyCodeRE matches a safety code: four groups of five digits.
+var safetyCodeRE = regexp.MustCompile(`^\d{5} \d{5} \d{5} \d{5}$`)
 
 func interop(t *testing.T, srv *servertest.Server, b *browsertest.Browser, browserFirst bool) {
 	room := newRoom(t, srv.URL)
@@ -65,6 +70,22 @@ func interop(t *testing.T, srv *servertest.Server, b *browsertest.Browser, brows
 		});
 		return audio > 100 && video > 100;
 	})()`)
+	// The safety code of the connection, as the browser sees it: the SDK's
+	// and the stats panel's. The Go side's comes in its report.
+	var browserCode string
+	p.Wait(0, "the browser's safety code", `[...window.peercall.room.participants.values()][0].safetyCode().then((c) => c !== null)`)
+	p.Eval(`[...window.peercall.room.participants.values()][0].safetyCode()`, &browserCode)
+	if !safetyCodeRE.MatchString(browserCode) {
+		var stats any
+		p.Eval(`(async () => { const out = []; (await [...window.peercall.room.participants.values()][0].pc.getStats()).forEach((s) => {
+			if (s.type === 'transport' || s.type === 'certificate') out.push({ ...s, base64Certificate: s.base64Certificate ? s.base64Certificate.length : undefined }); }); return out; })()`, &stats)
+		t.Errorf("browser's safetyCode() = %q, want four groups of five digits; stats: %s", browserCode, mustJSON(stats))
+	}
+	p.Click("#ctl-stats")
+	p.Wait(0, "the safety code in the stats panel", fmt.Sprintf(`(() => {
+		const c = document.querySelector('.stats-card .safety');
+		return c && !c.hidden && c.querySelector('.safety-code').textContent === %q && /Compare this code with Go bot\./.test(c.textContent);
+	})()`, browserCode))
 	cancel()
 	var code int
 	select {
@@ -85,5 +106,8 @@ func interop(t *testing.T, srv *servertest.Server, b *browsertest.Browser, brows
 	peer := rep.Peers[0]
 	if peer.Name != "Browser" || peer.Video.Packets == 0 || peer.Audio.Packets == 0 {
 		t.Errorf("peercall join got from %q: %d video and %d audio packets; want both > 0", peer.Name, peer.Video.Packets, peer.Audio.Packets)
+	}
+	if peer.SafetyCode != browserCode {
+		t.Errorf("safety codes differ: peercall join says %q, the browser %q", peer.SafetyCode, browserCode)
 	}
 }

@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"testing"
@@ -71,6 +74,65 @@ func TestSDKUnits(t *testing.T) {
 		}
 	})
 
+	t.Run("the safety code matches the test vector of docs/security.md", func(t *testing.T) {
+		for _, c := range []struct{ a, b, want string }{
+			{"aa", "BB", "88383 96239 13834 27019"},
+			{"BB", "aa", "88383 96239 13834 27019"}, // order does not matter
+			{"A:A", "b:b", "88383 96239 13834 27019"},
+		} {
+			var got string
+			p.Eval(fmt.Sprintf(`window.sdk.safetyCodeFromFingerprints(%q, %q)`, c.a, c.b), &got)
+			if got != c.want {
+				t.Errorf("safetyCodeFromFingerprints(%q, %q) = %q, want %q", c.a, c.b, got, c.want)
+			}
+		}
+		// Random fingerprints, as browsers write them: the Go definition agrees.
+		for i := 0; i < 5; i++ {
+			a, b := make([]byte, 32), make([]byte, 32)
+			rand.Read(a)
+			rand.Read(b)
+			fa := strings.ToUpper(strings.Join(splitPairs(hex.EncodeToString(a)), ":"))
+			fb := hex.EncodeToString(b)
+			var got string
+			p.Eval(fmt.Sprintf(`window.sdk.safetyCodeFromFingerprints(%q, %q)`, fa, fb), &got)
+			if want := protocol.SafetyCode(fa, fb); got != want {
+				t.Errorf("safetyCodeFromFingerprints(%s, %s) = %q, Go says %q", fa, fb, got, want)
+			}
+		}
+		// From getStats: the transport's certificates, SHA-256 fingerprints
+		// with colons, as Chrome reports them.
+		var got string
+		p.Eval(`(async () => {
+			const report = new Map([
+				['T', { id: 'T', type: 'transport', dtlsState: 'connected', localCertificateId: 'CL', remoteCertificateId: 'CR' }],
+				['CL', { id: 'CL', type: 'certificate', fingerprint: 'AA', fingerprintAlgorithm: 'sha-256' }],
+				['CR', { id: 'CR', type: 'certificate', fingerprint: 'bb', fingerprintAlgorithm: 'sha-256' }],
+			]);
+			return window.sdk.safetyCodeOf({ getStats: async () => report });
+		})()`, &got)
+		if want := "88383 96239 13834 27019"; got != want {
+			t.Errorf("safetyCodeOf(stats) = %q, want %q", got, want)
+		}
+
+		// Stats without the remote certificate (Chrome caches certificate
+		// stats from before the handshake): the DTLS transport's remote
+		// certificate is used instead.
+		der := make([]byte, 300)
+		rand.Read(der)
+		p.Eval(fmt.Sprintf(`(async () => {
+			const report = new Map([
+				['T', { id: 'T', type: 'transport', dtlsState: 'connected', localCertificateId: 'CL' }],
+				['CL', { id: 'CL', type: 'certificate', fingerprint: 'AA:01', fingerprintAlgorithm: 'sha-256' }],
+			]);
+			const der = Uint8Array.from(atob(%q), (c) => c.charCodeAt(0)).buffer;
+			const transport = { state: 'connected', getRemoteCertificates: () => [der] };
+			return window.sdk.safetyCodeOf({ getStats: async () => report, getSenders: () => [{ transport }], getReceivers: () => [] });
+		})()`, base64.StdEncoding.EncodeToString(der)), &got)
+		if want := protocol.SafetyCode("aa01", protocol.CertificateFingerprint(der)); got != want {
+			t.Errorf("safetyCodeOf(stats without the remote certificate) = %q, want %q", got, want)
+		}
+	})
+
 	t.Run("byte counts read naturally", func(t *testing.T) {
 		for n, want := range map[int]string{512: "512 B", 1536: "1.5 KB", 3 << 20: "3.0 MB", 100 << 20: "100.0 MB"} {
 			var got string
@@ -93,4 +155,13 @@ func TestSDKUnits(t *testing.T) {
 			}
 		}
 	})
+}
+
+// splitPairs splits hex digits into pairs, as in "AB:CD:…" fingerprints.
+func splitPairs(s string) []string {
+	var out []string
+	for i := 0; i+2 <= len(s); i += 2 {
+		out = append(out, s[i:i+2])
+	}
+	return out
 }

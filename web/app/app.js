@@ -93,6 +93,24 @@ function badLink(room) {
     `“${room.slice(0, 80)}” is not a valid room name. Room names use only letters, digits and . _ ~ - (up to 64). Check the link, or start a new call.`);
 }
 
+/**
+ * Shows or hides the lobby: the room is locked and a host has to let us in.
+ * @param {boolean} on
+ */
+function showLobby(on) {
+  $('pre-form').hidden = on;
+  $('pre-lobby').hidden = !on;
+  if (on) {
+    document.body.dataset.lobby = 'waiting';
+    document.title = 'Waiting to be let in · peercall';
+    // Leaving the page closes the socket, which withdraws the knock.
+    $('pre-lobby-cancel').onclick = () => location.reload();
+    $('pre-lobby-cancel').focus();
+  } else {
+    delete document.body.dataset.lobby;
+  }
+}
+
 /** @param {string} room */
 async function enterRoom(room) {
   const local = new LocalMedia();
@@ -108,7 +126,7 @@ async function enterRoom(room) {
   try {
     r = await Room.join({
       room, name, stream: new MediaStream(tracks),
-      onLobby: (msg) => { status.textContent = msg || 'This room is locked. Waiting for a host to let you in…'; },
+      onLobby: () => showLobby(true),
       state: { audio_muted: !local.micOn || !local.audio, video_muted: !local.video },
     });
   } catch (e) {
@@ -116,6 +134,7 @@ async function enterRoom(room) {
     showCallError(e, room);
     return;
   } finally {
+    showLobby(false);
     joinBtn.disabled = false;
     status.textContent = '';
   }

@@ -269,27 +269,148 @@ export function runCall(room, local) {
     layout();
   };
 
+  /**
+   * A small button for a list row.
+   * @param {string} action data-action, for tests and restoring focus
+   * @param {string} text
+   * @param {string} aria
+   * @param {() => void} onclick
+   * @param {{cls?: string, disabled?: boolean}} [o]
+   */
+  const rowButton = (action, text, aria, onclick, o = {}) => {
+    const b = h('button', { class: `btn tiny ${o.cls || ''}`, type: 'button', 'aria-label': aria, title: aria, 'data-action': action, text });
+    b.disabled = !!o.disabled;
+    b.onclick = onclick;
+    return b;
+  };
+
+  /**
+   * Replaces a list's rows, keeping keyboard focus on the same button.
+   * @param {HTMLElement} list
+   * @param {HTMLElement[]} items
+   */
+  const replaceRows = (list, items) => {
+    const f = document.activeElement;
+    const key = f instanceof HTMLElement && list.contains(f) && f.dataset.action ? [f.closest('li')?.dataset.peer, f.dataset.action] : null;
+    list.replaceChildren(...items);
+    if (key) {
+      // The same button, else another of the row, else of the list.
+      const row = list.querySelector(`li[data-peer="${CSS.escape(key[0] || '')}"]`);
+      const usable = (/** @type {Element|null|undefined} */ b) => b instanceof HTMLButtonElement && !b.disabled;
+      const candidates = [row?.querySelector(`[data-action="${key[1]}"]`), ...(row ? row.querySelectorAll('button') : []), ...list.querySelectorAll('button')];
+      const next = candidates.find(usable);
+      if (next instanceof HTMLElement) next.focus(); else $('ctl-people').focus();
+    }
+  };
+
   const renderPeople = () => {
     const list = $('people-list');
+    const amHost = room.isHost;
     /** @type {HTMLElement[]} */
     const items = [];
     /**
      * @param {string} name
      * @param {import('../sdk/signaling.js').MediaState} st
      * @param {string} id
+     * @param {boolean} isHost
      * @param {string} [avatarName]
      */
-    const item = (name, st, id, avatarName = name) => {
+    const item = (name, st, id, isHost, avatarName = name) => {
       const av = h('span', { class: 'avatar', text: initials(avatarName), 'aria-hidden': 'true' });
       av.style.background = colorFor(avatarName);
       const mic = icon(st.audio_muted ? 'mic-off' : 'mic', st.audio_muted ? 'off' : '');
       const cam = icon(st.video_muted ? 'cam-off' : 'cam', st.video_muted ? 'off' : '');
-      const desc = `${name}${st.audio_muted ? ', muted' : ''}${st.video_muted ? ', camera off' : ''}${st.screen_sharing ? ', sharing screen' : ''}`;
-      return h('li', { 'data-peer': id, 'aria-label': desc }, [av, h('span', { class: 'pname', text: name }), h('span', { class: 'pstate' }, [mic, cam])]);
+      const desc = `${name}${isHost ? ', host' : ''}${st.audio_muted ? ', muted' : ''}${st.video_muted ? ', camera off' : ''}${st.screen_sharing ? ', sharing screen' : ''}`;
+      /** @type {(Node|string)[]} */
+      const row = [av, h('span', { class: 'pname', text: name })];
+      if (isHost) row.push(h('span', { class: 'host-tag', text: 'Host', 'aria-hidden': 'true' }));
+      row.push(h('span', { class: 'pstate' }, [mic, cam]));
+      if (amHost && id !== 'self') {
+        row.push(h('span', { class: 'pactions' }, [
+          rowButton('mute', 'Mute', st.audio_muted ? `${name} is muted` : `Mute ${name}`, () => room.mute(id), { disabled: st.audio_muted }),
+          rowButton('remove', 'Remove', `Remove ${name} from the call`, () => room.remove(id), { cls: 'danger' }),
+        ]));
+      }
+      return h('li', { 'data-peer': id, 'aria-label': desc }, row);
     };
-    items.push(item(`${room.displayName} (you)`, room.state, 'self', room.displayName));
-    for (const p of room.participants.values()) items.push(item(p.name || 'Guest', p.state, p.id));
-    list.replaceChildren(...items);
+    items.push(item(`${room.displayName} (you)`, room.state, 'self', amHost, room.displayName));
+    for (const p of room.participants.values()) items.push(item(p.name || 'Guest', p.state, p.id, p.isHost));
+    replaceRows(list, items);
+    renderHost();
+  };
+
+  // Host controls: the lock, the lobby (cards and a list), muting.
+  const lockBtn = $('ctl-lock');
+  /** @type {Map<string, HTMLElement>} knock cards by participant ID */
+  const knockCards = new Map();
+  const renderHost = () => {
+    const amHost = room.isHost;
+    lockBtn.hidden = !amHost;
+    lockBtn.setAttribute('aria-pressed', String(room.locked));
+    lockBtn.classList.toggle('on', room.locked);
+    lockBtn.setAttribute('aria-label', room.locked ? 'Unlock the room' : 'Lock the room: new people wait until you let them in');
+    lockBtn.title = room.locked ? 'The room is locked. Click to let anyone with the link join.' : 'Lock the room';
+    label(lockBtn).textContent = room.locked ? 'Unlock' : 'Lock';
+    setIcon(lockBtn, room.locked ? 'lock' : 'unlock');
+    const badge = $('call-locked');
+    badge.hidden = !room.locked;
+    badge.setAttribute('aria-label', 'This room is locked: new people wait until a host lets them in');
+    badge.title = badge.getAttribute('aria-label') || '';
+    $('host-tools').hidden = !amHost || room.participants.size === 0;
+    const knocks = amHost ? [...room.knocks.values()] : [];
+    $('lobby').hidden = knocks.length === 0;
+    replaceRows($('lobby-list'), knocks.map((k) => {
+      const name = k.name || 'Guest';
+      const av = h('span', { class: 'avatar', text: initials(name), 'aria-hidden': 'true' });
+      av.style.background = colorFor(name);
+      return h('li', { 'data-peer': k.id, 'aria-label': `${name}, waiting to join` }, [av, h('span', { class: 'pname', text: name }),
+        h('span', { class: 'pactions' }, [
+          h('button', { class: 'btn tiny primary', type: 'button', 'data-action': 'admit', 'aria-label': `Admit ${name}`, text: 'Admit' }),
+          h('button', { class: 'btn tiny', type: 'button', 'data-action': 'deny', 'aria-label': `Deny ${name}`, text: 'Deny' }),
+        ])]);
+    }));
+    for (const b of $('lobby-list').querySelectorAll('button')) {
+      const id = /** @type {HTMLElement} */ (b.closest('li')).dataset.peer || '';
+      /** @type {HTMLButtonElement} */ (b).onclick = () => answerKnock(id, /** @type {HTMLElement} */ (b).dataset.action === 'admit');
+    }
+    // A card per knock, until answered.
+    for (const [id, card] of knockCards) {
+      if (!amHost || !room.knocks.has(id)) { card.remove(); knockCards.delete(id); }
+    }
+    for (const k of knocks) {
+      if (knockCards.has(k.id)) continue;
+      const name = k.name || 'Guest';
+      const admit = h('button', { class: 'btn small primary', type: 'button', 'data-action': 'admit', 'aria-label': `Admit ${name}`, text: 'Admit' });
+      const deny = h('button', { class: 'btn small', type: 'button', 'data-action': 'deny', 'aria-label': `Deny ${name}`, text: 'Deny' });
+      admit.onclick = () => answerKnock(k.id, true);
+      deny.onclick = () => answerKnock(k.id, false);
+      const card = h('div', { class: 'knock', role: 'group', 'data-peer': k.id, 'aria-label': `${name} wants to join` }, [
+        h('p', {}, [h('strong', { text: name }), ' wants to join this call.']),
+        h('div', { class: 'knock-actions' }, [deny, admit]),
+      ]);
+      knockCards.set(k.id, card);
+      $('knocks').append(card);
+    }
+    const waiting = knocks.length;
+    $('ctl-people').setAttribute('aria-label', waiting ? `People, ${waiting} waiting to join` : 'People');
+    const pb = $('people-badge');
+    pb.hidden = waiting === 0;
+    pb.textContent = String(waiting);
+  };
+  /**
+   * @param {string} id
+   * @param {boolean} admit
+   */
+  const answerKnock = (id, admit) => {
+    if (admit) room.admit(id); else room.deny(id);
+    // The card goes when the server confirms (knockended).
+    for (const b of document.querySelectorAll(`[data-peer="${CSS.escape(id)}"] button`)) /** @type {HTMLButtonElement} */ (b).disabled = true;
+  };
+  lockBtn.onclick = () => {
+    if (!room.lock(!room.locked)) toast('Not connected to the server. Try again in a moment.', { error: true });
+  };
+  $('mute-all').onclick = () => {
+    if (room.muteAll()) toast('Asked everyone to mute.');
   };
 
   // Controls
@@ -448,6 +569,7 @@ export function runCall(room, local) {
   });
   room.addEventListener('participantleft', (ev) => {
     const p = d(ev).participant;
+    const reason = d(ev).reason;
     tiles.get(p.id)?.el.remove();
     tiles.delete(p.id);
     statsPanel.remove(p.id);
@@ -455,7 +577,8 @@ export function runCall(room, local) {
     renderScreens();
     renderPeople();
     layout();
-    if (d(ev).reason !== 'reconnect') toast(`${p.name || 'Someone'} left`);
+    if (reason === 'removed') toast(`${p.name || 'Someone'} was removed from the call`);
+    else if (reason !== 'reconnect') toast(`${p.name || 'Someone'} left`);
   });
   room.addEventListener('reconnecting', () => { $('call-banner').hidden = false; });
   room.addEventListener('reconnected', () => {
@@ -482,6 +605,36 @@ export function runCall(room, local) {
     toast(`${p ? p.name || 'A host' : 'A host'} muted you. You can unmute yourself.`);
   });
   room.addEventListener('localstatechange', () => renderControls());
+  // The knock cards are in an assertive live region: screen readers say so.
+  room.addEventListener('knock', () => renderHost());
+  room.addEventListener('knockended', (ev) => {
+    const { knock, outcome } = d(ev);
+    renderHost();
+    if (knock && outcome === 'denied') toast(`${knock.name || 'Guest'} was turned away`);
+    if (knock && outcome === 'left') toast(`${knock.name || 'Guest'} stopped waiting`);
+  });
+  room.addEventListener('roomupdated', (ev) => {
+    renderHost();
+    const by = room.participants.get(d(ev).by);
+    const who = d(ev).by === room.self?.id ? 'You' : by ? by.name || 'A host' : 'A host';
+    toast(d(ev).locked ? `${who} locked the room. New people wait until a host lets them in.` : `${who} unlocked the room.`);
+  });
+  room.addEventListener('hostchange', (ev) => {
+    renderPeople();
+    if (d(ev).host) toast('You are now a host of this call: you can lock the room, let people in, and mute or remove people.');
+  });
+  room.addEventListener('reconnected', () => renderPeople());
+  room.addEventListener('controlerror', (ev) => {
+    const { error, action } = d(ev);
+    const what = { lock: 'lock the room', admit: 'let them in', deny: 'turn them away', remove: 'remove them', mute: 'mute them' }[/** @type {string} */ (action)] || 'do that';
+    const msg = error.code === 'forbidden' ? `Only a host can ${what}.`
+      : error.code === 'room_full' ? 'The room is full, so nobody more can be let in.'
+        : error.code === 'unknown_peer' ? 'That person is no longer here.'
+          : `Could not ${what}: ${error.message}`;
+    toast(msg, { error: true });
+    renderHost();
+    for (const b of document.querySelectorAll('#knocks button, #lobby-list button')) /** @type {HTMLButtonElement} */ (b).disabled = false;
+  });
 
   renderControls();
   for (const p of room.participants.values()) renderPeer(p);
@@ -497,6 +650,8 @@ export function runCall(room, local) {
       if (dialog.open) dialog.close();
       for (const v of document.querySelectorAll('#view-call video')) /** @type {HTMLVideoElement} */ (v).srcObject = null;
       $('sound-prompt').hidden = true;
+      for (const c of knockCards.values()) c.remove();
+      knockCards.clear();
       $('call-banner').hidden = true;
       resolve(end);
     };

@@ -3,7 +3,7 @@
  * The stats panel: per participant, live sparklines of bitrate, round-trip
  * time and packet loss, drawn on small canvases.
  */
-import { $, h } from './ui.js';
+import { $, h, icon } from './ui.js';
 
 /** @typedef {import('../sdk/index.js').RemoteParticipant} RemoteParticipant */
 /** @typedef {import('../sdk/stats.js').PeerStats} PeerStats */
@@ -68,11 +68,27 @@ class Spark {
   }
 }
 
+/**
+ * @typedef {object} Card
+ * @property {HTMLElement} card
+ * @property {HTMLElement} title
+ * @property {HTMLElement} q
+ * @property {HTMLElement} sub
+ * @property {Spark} bitrate
+ * @property {Spark} rtt
+ * @property {Spark} loss
+ * @property {HTMLElement} safety the safety code section
+ * @property {HTMLElement} code
+ * @property {HTMLElement} explain
+ * @property {RTCPeerConnection|null} codeFor the connection the code is of
+ * @property {boolean} asking a safetyCode() call is running
+ */
+
 export class StatsPanel {
   constructor() {
     this.list = $('stats-list');
     this.list.replaceChildren();
-    /** @type {Map<string, {card: HTMLElement, title: HTMLElement, q: HTMLElement, sub: HTMLElement, bitrate: Spark, rtt: Spark, loss: Spark}>} */
+    /** @type {Map<string, Card>} */
     this.cards = new Map();
   }
 
@@ -87,11 +103,17 @@ export class StatsPanel {
     const bitrate = new Spark('receiving', 'kbit/s', cs.getPropertyValue('--accent').trim() || '#5b5bf0', 100);
     const rtt = new Spark('round trip', 'ms', cs.getPropertyValue('--fair').trim() || '#d49a00', 50);
     const loss = new Spark('packet loss', '%', cs.getPropertyValue('--poor').trim() || '#d93a3a', 2);
+    const code = h('code', { class: 'safety-code', 'aria-live': 'polite' });
+    const explain = h('p');
+    const safety = h('div', { class: 'safety', hidden: '' }, [
+      h('div', { class: 'safety-head' }, [icon('shield'), h('span', { text: 'Safety code' })]), code, explain,
+    ]);
     const card = h('section', { class: 'stats-card', 'data-peer': p.id }, [
       h('h3', {}, [title, q]), sub,
       h('div', { class: 'spark' }, [...bitrate.el, ...rtt.el, ...loss.el]),
+      safety,
     ]);
-    c = { card, title, q, sub, bitrate, rtt, loss };
+    c = { card, title, q, sub, bitrate, rtt, loss, safety, code, explain, codeFor: null, asking: false };
     this.cards.set(p.id, c);
     this.list.append(card);
     $('stats-empty').hidden = true;
@@ -113,6 +135,29 @@ export class StatsPanel {
     c.bitrate.push(s.inKbps);
     c.rtt.push(s.rttMs);
     c.loss.push(s.lossPercent);
+    this.updateSafety(p, c);
+  }
+
+  /**
+   * Shows the safety code of the connection to p once it is up. It stays
+   * the same for the life of a peer connection, so it is asked for once.
+   * @param {RemoteParticipant} p
+   * @param {Card} c
+   */
+  updateSafety(p, c) {
+    const name = p.name || 'Guest';
+    c.explain.textContent = `Compare this code with ${name}. If it matches on both screens, nobody — not even the server — can see or hear your call.`;
+    if (c.asking || !p.pc || c.codeFor === p.pc || p.connectionState !== 'connected') return;
+    c.asking = true;
+    const pc = p.pc;
+    p.safetyCode().then((code) => {
+      if (!code) return;
+      c.codeFor = pc;
+      c.code.textContent = code;
+      c.code.setAttribute('aria-label', `Safety code ${code.split(' ').map((g) => g.split('').join(' ')).join(', ')}`);
+      c.card.dataset.safetyCode = code;
+      c.safety.hidden = false;
+    }).catch(() => { /* try again with the next sample */ }).finally(() => { c.asking = false; });
   }
 
   /** @param {string} id */

@@ -13,4 +13,5 @@ export { Signaling, PROTOCOL_VERSION } from './signaling.js';
 export { PeercallError, validRoomName } from './errors.js';
 export { FileTransfer, DEFAULT_MAX_FILE_BYTES, CHUNK_BYTES, formatBytes } from './files.js';
 export { reduceStats, qualityOf } from './stats.js';
+export { safetyCodeFromFingerprints, safetyCodeOf, normalizeFingerprint } from './safety.js';
 export { getLocalMedia, listDevices, describeMediaError, videoConstraints, LevelMeter, createRoom } from './media.js';

@@ -7,6 +7,7 @@
 import { PeercallError } from './errors.js';
 import { FileChannel } from './files.js';
 import { reduceStats } from './stats.js';
+import { safetyCodeOf } from './safety.js';
 
 /** @typedef {import('./signaling.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./signaling.js').MediaState} MediaState */
@@ -58,6 +59,8 @@ export class RemoteParticipant extends EventTarget {
     this.joinedAt = info.joined_at;
     /** True while the server says its signaling connection is down. */
     this.reconnecting = !!info.reconnecting;
+    /** Whether the participant is a host of the room (may lock it, admit, remove, mute). */
+    this.isHost = !!info.host;
     /** Of the two, the participant whose ID sorts lower is polite. */
     this.polite = host.selfId < this.id;
     /**
@@ -396,11 +399,23 @@ export class RemoteParticipant extends EventTarget {
     return stats;
   }
 
+  /**
+   * The safety code of the connection to this participant (see
+   * docs/security.md): compare it with the one the participant sees. Null
+   * until the connection is up.
+   * @returns {Promise<string|null>}
+   */
+  async safetyCode() {
+    if (!this.pc || this.closed) return null;
+    return safetyCodeOf(this.pc);
+  }
+
   /** @param {ParticipantInfo} info */
   update(info) {
     this.name = info.name;
     this.state = { ...info.state };
     this.reconnecting = !!info.reconnecting;
+    this.isHost = !!info.host;
   }
 
   /** Closes the connection. */

@@ -43,6 +43,16 @@ import { DEFAULT_MAX_FILE_BYTES } from './files.js';
  * - stats {stats}: a PeerStats sample
  * - localstatechange {state}: own media state changed
  * - muterequest: a host muted us (already applied)
+ * - knock {knock}: (hosts) someone waits in the lobby; detail.knock is
+ *   their ParticipantInfo. Answer with admit() or deny().
+ * - knockended {id, outcome, by, knock}: a knock is over: admitted,
+ *   denied or left (the knocker gave up)
+ * - roomupdated {locked, by}: the room was locked or unlocked (by: the
+ *   host's participant ID)
+ * - hostchange {host}: we became a host (or stopped being one); other
+ *   participants' host flag changes come as participantupdated
+ * - controlerror {error, action}: the server refused a host action
+ *   (error.code forbidden for non-hosts, unknown_peer, room_full, ...)
  * - screenshareended: the browser's "Stop sharing" ended the share
  * - reconnecting {error}: the server connection dropped; the SDK is
  *   resuming the session (peer connections and media carry on)
@@ -110,6 +120,21 @@ export class Room extends EventTarget {
     this.signaling = null;
     /** @type {ReturnType<typeof setInterval>|undefined} */
     this.statsTimer = undefined;
+    /** Whether the room is locked: new joiners wait in the lobby. */
+    this.locked = false;
+    /**
+     * (Hosts) people waiting in the lobby, by participant ID, oldest first.
+     * @type {Map<string, ParticipantInfo>}
+     */
+    this.knocks = new Map();
+    /** @type {Map<string, string>} request ID → host action, for errors */
+    this.pendingControl = new Map();
+    this.controlSeq = 0;
+  }
+
+  /** Whether we are a host of the room. */
+  get isHost() {
+    return !!this.self?.host;
   }
 
   /** @returns {string} */
@@ -141,6 +166,8 @@ export class Room extends EventTarget {
       state: this.state, token: this.opts.token, resume, joinTimeoutMs: timeoutMs,
     });
     this.signaling = sig;
+    // The server tells a (re)joining host about the lobby afresh.
+    this.knocks.clear();
     sig.addEventListener('lobby', (ev) => this.opts.onLobby?.(String(detail(ev).message || '')));
     return sig;
   }
@@ -156,7 +183,18 @@ export class Room extends EventTarget {
     for (const type of ['offer', 'answer', 'candidate']) {
       sig.addEventListener(type, (ev) => this.onRelay(type, detail(ev).from, detail(ev).payload));
     }
-    sig.addEventListener('error', (ev) => console.warn('peercall: server:', detail(ev).code, detail(ev).message));
+    sig.addEventListener('error', (ev) => this.onServerError(detail(ev)));
+    sig.addEventListener('knock', (ev) => this.onKnock(detail(ev).participant));
+    sig.addEventListener('knock_ended', (ev) => {
+      const { id, outcome, by } = detail(ev);
+      const knock = this.knocks.get(id) || null;
+      this.knocks.delete(id);
+      this.emit('knockended', { id, outcome, by: by || '', knock });
+    });
+    sig.addEventListener('room_updated', (ev) => {
+      this.locked = !!detail(ev).locked;
+      this.emit('roomupdated', { locked: this.locked, by: detail(ev).by || '' });
+    });
     sig.addEventListener('mute_request', (ev) => {
       // A host asked everyone (or us) to mute: obey; the user may unmute.
       if (!this.state.audio_muted) this.setAudioMuted(true);
@@ -170,7 +208,10 @@ export class Room extends EventTarget {
    * @param {import('./signaling.js').JoinedFrame} joined
    */
   applyJoined(joined) {
+    const wasHost = this.isHost;
     this.self = joined.self;
+    this.locked = !!joined.locked;
+    if (this.isHost !== wasHost) this.emit('hostchange', { host: this.isHost });
     this.displayName = joined.self.name;
     this.iceServers = joined.ice_servers || [];
     this.maxParticipants = joined.max_participants;
@@ -304,6 +345,13 @@ export class Room extends EventTarget {
 
   /** @param {ParticipantInfo} info */
   onPeerUpdated(info) {
+    if (info && this.self && info.id === this.self.id) {
+      // About us: the server made us host when the last host left.
+      const wasHost = this.isHost;
+      this.self = { ...this.self, host: !!info.host };
+      if (this.isHost !== wasHost) this.emit('hostchange', { host: this.isHost });
+      return;
+    }
     const p = this.participants.get(info.id);
     if (!p) return;
     p.update(info);
@@ -332,6 +380,94 @@ export class Room extends EventTarget {
     }
     this.close();
     this.emit('disconnected', { error });
+  }
+
+  /** @param {ParticipantInfo} info */
+  onKnock(info) {
+    if (!info || !info.id) return;
+    const known = this.knocks.has(info.id);
+    this.knocks.set(info.id, info);
+    if (!known) this.emit('knock', { knock: info });
+  }
+
+  /** @param {{code?: string, message?: string, ref?: string}} frame */
+  onServerError(frame) {
+    const action = frame.ref ? this.pendingControl.get(frame.ref) : undefined;
+    if (action === undefined) {
+      console.warn('peercall: server:', frame.code, frame.message);
+      return;
+    }
+    this.pendingControl.delete(/** @type {string} */ (frame.ref));
+    const error = new PeercallError(String(frame.code || 'internal'), String(frame.message || 'The server refused the request.'), { ref: frame.ref });
+    this.emit('controlerror', { error, action });
+  }
+
+  /**
+   * Sends a host action. The server answers only a refusal, which comes
+   * as a controlerror event.
+   * @param {string} type lock, admit, deny, remove or mute
+   * @param {Record<string, unknown>} fields
+   * @returns {boolean} whether it was sent (false while disconnected)
+   */
+  control(type, fields) {
+    const id = `c${++this.controlSeq}`;
+    this.pendingControl.set(id, type);
+    if (this.pendingControl.size > 64) this.pendingControl.delete(/** @type {string} */ (this.pendingControl.keys().next().value));
+    return !!this.signaling?.send({ type, id, ...fields });
+  }
+
+  /**
+   * (Hosts) locks or unlocks the room. While locked, new joiners wait in
+   * the lobby (knock events); unlocking lets everyone waiting in.
+   * @param {boolean} [locked] default true
+   * @returns {boolean} whether the request was sent
+   */
+  lock(locked = true) {
+    return this.control('lock', { locked: !!locked });
+  }
+
+  /**
+   * (Hosts) lets someone waiting in the lobby in.
+   * @param {string} id participant ID from a knock
+   * @returns {boolean}
+   */
+  admit(id) {
+    return this.control('admit', { participant: id });
+  }
+
+  /**
+   * (Hosts) turns someone waiting in the lobby away.
+   * @param {string} id participant ID from a knock
+   * @returns {boolean}
+   */
+  deny(id) {
+    return this.control('deny', { participant: id });
+  }
+
+  /**
+   * (Hosts) removes a participant from the room; it cannot resume.
+   * @param {string} id
+   * @returns {boolean}
+   */
+  remove(id) {
+    return this.control('remove', { participant: id });
+  }
+
+  /**
+   * (Hosts) asks one participant to mute its microphone.
+   * @param {string} id
+   * @returns {boolean}
+   */
+  mute(id) {
+    return this.control('mute', { participant: id });
+  }
+
+  /**
+   * (Hosts) asks everyone else to mute their microphones.
+   * @returns {boolean}
+   */
+  muteAll() {
+    return this.control('mute', {});
   }
 
   async sampleStats() {

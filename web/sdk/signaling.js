@@ -24,6 +24,8 @@ export const PROTOCOL_VERSION = 1;
  * @property {number} joined_at Unix milliseconds.
  * @property {boolean} [reconnecting] the server is waiting for its
  *   signaling connection to come back; media may still flow
+ * @property {boolean} [host] may lock the room, admit and deny knockers,
+ *   remove participants and ask them to mute
  */
 
 /**
@@ -40,6 +42,7 @@ export const PROTOCOL_VERSION = 1;
  * @property {string} [resume_token] send as join.resume to come back after a drop
  * @property {boolean} [resumed] join.resume was honoured: same ID, keep peer connections
  * @property {number} [resume_grace_ms] how long the server waits for a dropped participant
+ * @property {boolean} [locked] new joiners wait in the lobby for a host
  */
 
 /**
