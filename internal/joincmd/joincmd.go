@@ -97,6 +97,7 @@ func run(ctx context.Context, o *options, stdout, stderr io.Writer) int {
 		Room:          o.room,
 		Name:          o.name,
 		Tracks:        []webrtc.TrackLocal{video, audio},
+		Token:         o.token,
 		RelayOnly:     o.relayOnly,
 		Reconnect:     o.reconnect,
 		Logger:        logger,
