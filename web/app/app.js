@@ -111,8 +111,30 @@ function showLobby(on) {
   }
 }
 
+/**
+ * The access token of an invitation link (/r/<room>#token=…), for servers in
+ * token mode. The fragment never reaches a server; it is taken out of the
+ * address bar at once (so it is not shared on copy-link or kept in history)
+ * and kept for this tab, so that "Try again" and reloads still work.
+ * @param {string} room
+ * @returns {string|undefined}
+ */
+function takeToken(room) {
+  const key = `peercall.token.${room}`;
+  const m = location.hash.match(/(?:^#|&)token=([^&]+)/);
+  if (m) {
+    let token = m[1];
+    try { token = decodeURIComponent(token); } catch { /* keep as is */ }
+    try { sessionStorage.setItem(key, token); } catch { /* storage may be off */ }
+    history.replaceState(null, '', location.pathname + location.search);
+    return token;
+  }
+  try { return sessionStorage.getItem(key) || undefined; } catch { return undefined; }
+}
+
 /** @param {string} room */
 async function enterRoom(room) {
+  const token = takeToken(room);
   const local = new LocalMedia();
   debug.local = local;
   const { name } = await runPrejoin(room, local);
@@ -125,7 +147,7 @@ async function enterRoom(room) {
   let r;
   try {
     r = await Room.join({
-      room, name, stream: new MediaStream(tracks),
+      room, name, token, stream: new MediaStream(tracks),
       onLobby: () => showLobby(true),
       state: { audio_muted: !local.micOn || !local.audio, video_muted: !local.video },
     });
