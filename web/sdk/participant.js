@@ -37,6 +37,12 @@ export const FILE_CHANNEL_ID = 1;
 const OFFER_FALLBACK_MS = 2500;
 
 /**
+ * How long a connection may stay disconnected before ICE is restarted (the
+ * polite side waits twice as long). Same as the Go SDK.
+ */
+const RESTART_GRACE_MS = 2000;
+
+/**
  * A remote participant. Its events ("update", "tracks",
  * "connectionstatechange", "stats") are also re-dispatched on the Room
  * with {participant} in the detail.
@@ -95,6 +101,8 @@ export class RemoteParticipant extends EventTarget {
     this.closed = false;
     /** Serializes signaling work so descriptions are applied in order. */
     this.chain = Promise.resolve();
+    /** @type {ReturnType<typeof setTimeout>|undefined} ICE restart due */
+    this.restartTimer = undefined;
     /** @type {string[]} chat messages waiting for the channel to open */
     this.outbox = [];
     /** @type {import('./stats.js').StatsCounters|null} */
@@ -320,9 +328,21 @@ export class RemoteParticipant extends EventTarget {
     if (!pc) return;
     this.connectionState = pc.connectionState;
     this.host.emit(this, 'connectionstatechange', { state: pc.connectionState });
+    clearTimeout(this.restartTimer);
     if (pc.connectionState === 'failed' && this.polite === false) {
       // The impolite side restarts ICE so only one side does.
       this.restartIce();
+    } else if (pc.connectionState === 'disconnected' || pc.connectionState === 'failed') {
+      // A broken path (a link cut, a network change). Browsers take about
+      // 30 s to declare "failed"; restart after a short grace instead. The
+      // impolite side acts first, the polite side later if nothing
+      // recovered; perfect negotiation settles a clash.
+      const grace = RESTART_GRACE_MS * (this.polite ? 2 : 1);
+      this.restartTimer = setTimeout(() => {
+        if (this.pc === pc && (pc.connectionState === 'disconnected' || pc.connectionState === 'failed')) {
+          this.restartIce();
+        }
+      }, grace);
     }
   }
 
@@ -420,6 +440,7 @@ export class RemoteParticipant extends EventTarget {
 
   /** Closes the connection. */
   close() {
+    clearTimeout(this.restartTimer);
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.fallbackTimer);
