@@ -68,6 +68,7 @@ type Room struct {
 	pingInterval time.Duration
 	resumeToken  string
 	resumeGrace  time.Duration
+	unconfirmed  map[string]bool        // peers not listed by a resumed joined, awaiting their own resume
 	locked       bool                   // the room's lock, from joined and room_updated
 	knocks       []protocol.Participant // (hosts) waiting in the lobby, oldest first
 
@@ -343,6 +344,9 @@ func (r *Room) end(err error) {
 
 // updatePeer applies presence from the server and reports a change.
 func (r *Room) updatePeer(p *Peer, part protocol.Participant) {
+	r.mu.Lock()
+	delete(r.unconfirmed, p.id)
+	r.mu.Unlock()
 	if p.setInfo(part) && r.cfg.OnPeerUpdated != nil {
 		r.emit(func() { r.cfg.OnPeerUpdated(p) })
 	}

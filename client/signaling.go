@@ -320,9 +320,13 @@ func (r *Room) reconnect(cause error) *websocket.Conn {
 	}
 }
 
-// resumed reconciles the room with the joined frame of a resumed session:
-// peers not listed are gone, listed ones not known are new (and make the
-// first offer, as newcomers do).
+// resumed reconciles the room with the joined frame of a resumed session.
+// Listed peers not known are new (and make the first offer, as newcomers
+// do). Known peers not listed are kept for the resume grace period, shown as
+// reconnecting: after a server restart every participant comes back on its
+// own, and their peer connections, which never depended on the server,
+// carry on; the ones that do not come back in time are dropped. (Peers that
+// left while we were away are announced by the frames held for us.)
 func (r *Room) resumed(j *protocol.Joined) error {
 	r.mu.Lock()
 	if !j.Resumed || j.Self.ID != r.self.ID {
@@ -334,24 +338,37 @@ func (r *Room) resumed(j *protocol.Joined) error {
 	for _, part := range j.Participants {
 		listed[part.ID] = part
 	}
-	var gone []*Peer
+	var missing []*Peer
 	for id, p := range r.peers {
 		if _, ok := listed[id]; !ok {
-			gone = append(gone, p)
-			delete(r.peers, id)
+			missing = append(missing, p)
+			if r.unconfirmed == nil {
+				r.unconfirmed = map[string]bool{}
+			}
+			r.unconfirmed[id] = true
 		}
 	}
 	known := make(map[string]*Peer, len(r.peers))
 	for id, p := range r.peers {
 		known[id] = p
 	}
+	grace := r.resumeGrace
 	r.mu.Unlock()
 
-	for _, p := range gone {
-		p.close()
-		if r.cfg.OnPeerLeft != nil {
-			r.emit(func() { r.cfg.OnPeerLeft(p, protocol.LeftReasonLeft) })
+	for _, p := range missing {
+		p.mu.Lock()
+		changed := !p.reconnect
+		p.reconnect = true
+		p.mu.Unlock()
+		if changed && r.cfg.OnPeerUpdated != nil {
+			r.emit(func() { r.cfg.OnPeerUpdated(p) })
 		}
+	}
+	if len(missing) > 0 {
+		if grace <= 0 {
+			grace = 25 * time.Second
+		}
+		time.AfterFunc(grace, r.dropUnconfirmed)
 	}
 	for _, part := range j.Participants {
 		if p := known[part.ID]; p != nil {
@@ -361,6 +378,31 @@ func (r *Room) resumed(j *protocol.Joined) error {
 		}
 	}
 	return nil
+}
+
+// dropUnconfirmed removes the peers that a resume left unconfirmed and
+// that have not come back since.
+func (r *Room) dropUnconfirmed() {
+	r.mu.Lock()
+	if r.ended {
+		r.mu.Unlock()
+		return
+	}
+	var gone []*Peer
+	for id := range r.unconfirmed {
+		if p := r.peers[id]; p != nil {
+			gone = append(gone, p)
+			delete(r.peers, id)
+		}
+	}
+	r.unconfirmed = nil
+	r.mu.Unlock()
+	for _, p := range gone {
+		p.close()
+		if r.cfg.OnPeerLeft != nil {
+			r.emit(func() { r.cfg.OnPeerLeft(p, protocol.LeftReasonTimeout) })
+		}
+	}
 }
 
 // serve runs one connection until it ends and returns why.
