@@ -189,9 +189,9 @@ func TestReportJSONHasTheDocumentedShape(t *testing.T) {
 	}
 	want := `{"participant_id":"me","room":"demo","peers":[` +
 		`{"id":"p1","name":"alice","ice_connected_ms":120,"first_media_ms":190,"candidate_type":"host",` +
-		`"video":{"packets":10,"bytes":12000,"first_ms":200,"max_gap_ms":0},"audio":{"packets":0,"bytes":0,"first_ms":null,"max_gap_ms":0},"last_media_age_ms":100},` +
+		`"video":{"packets":10,"bytes":12000,"first_ms":200,"max_gap_ms":0,"loss_pct":null},"audio":{"packets":0,"bytes":0,"first_ms":null,"max_gap_ms":0,"loss_pct":null},"last_media_age_ms":100},` +
 		`{"id":"p2","name":"","ice_connected_ms":null,"first_media_ms":null,"candidate_type":"",` +
-		`"video":{"packets":0,"bytes":0,"first_ms":null,"max_gap_ms":0},"audio":{"packets":0,"bytes":0,"first_ms":null,"max_gap_ms":0},"last_media_age_ms":null,` +
+		`"video":{"packets":0,"bytes":0,"first_ms":null,"max_gap_ms":0,"loss_pct":null},"audio":{"packets":0,"bytes":0,"first_ms":null,"max_gap_ms":0,"loss_pct":null},"last_media_age_ms":null,` +
 		`"left":true,"left_reason":"timeout"}],"ok":true,"errors":[]}` + "\n"
 	if buf.String() != want {
 		t.Errorf("got  %s\nwant %s", buf.String(), want)
@@ -209,5 +209,22 @@ func writeFile(t *testing.T, path string, b []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestLossIsEstimatedFromSequenceNumbersAcrossWrapAround(t *testing.T) {
+	var k kindStats
+	seq := uint16(65530)
+	for i := range 100 {
+		if i%10 == 3 { // lose one packet in ten
+			seq++
+			continue
+		}
+		k.sequence(seq)
+		k.packets.Add(1)
+		seq++
+	}
+	if got := k.lossPercent(); got < 9.9 || got > 10.1 {
+		t.Fatalf("loss %.2f%%, want 10%%", got)
 	}
 }

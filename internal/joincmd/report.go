@@ -66,6 +66,9 @@ type MediaReport struct {
 	// MaxGapMS is the longest interval between two packets of this kind,
 	// in ms: how long media stopped at worst (a link cut, a network change).
 	MaxGapMS int64 `json:"max_gap_ms"`
+	// LossPct is the share of packets lost, in percent, estimated from the
+	// RTP sequence numbers; null if none arrived.
+	LossPct *float64 `json:"loss_pct"`
 }
 
 // peerReports turns the tracker's state into reports, at elapsed time now
@@ -102,6 +105,10 @@ func (t *tracker) peerReports(now time.Duration) []PeerReport {
 
 func (k *kindStats) report() MediaReport {
 	r := MediaReport{Packets: k.packets.Load(), Bytes: k.bytes.Load(), MaxGapMS: time.Duration(k.maxGap.Load()).Milliseconds()}
+	if loss := k.lossPercent(); loss >= 0 {
+		loss = float64(int(loss*100+0.5)) / 100
+		r.LossPct = &loss
+	}
 	if d := k.first.Load(); d >= 0 {
 		r.FirstMS = ms(time.Duration(d))
 	}

@@ -1,6 +1,7 @@
 package joincmd
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -71,6 +72,46 @@ type kindStats struct {
 	first   atomic.Int64 // time since tracker.start; -1 until the first packet
 	last    atomic.Int64 // time of the latest packet; 0 until the first
 	maxGap  atomic.Int64 // longest interval between two packets
+
+	// RTP sequence numbers, for loss: the first and the highest seen,
+	// extended past 16-bit wrap-around. Only the track's reader writes them.
+	seqFirst, seqMax atomic.Int64
+	seqSeen          atomic.Bool
+}
+
+// sequence records an RTP sequence number.
+func (k *kindStats) sequence(seq uint16) {
+	if !k.seqSeen.Load() {
+		k.seqFirst.Store(int64(seq))
+		k.seqMax.Store(int64(seq))
+		k.seqSeen.Store(true)
+		return
+	}
+	max := k.seqMax.Load()
+	// The extended number nearest to max with these low 16 bits.
+	ext := max&^0xffff | int64(seq)
+	if ext < max-0x8000 {
+		ext += 0x10000
+	} else if ext > max+0x8000 {
+		ext -= 0x10000
+	}
+	if ext > max {
+		k.seqMax.Store(ext)
+	}
+}
+
+// lossPercent estimates the share of packets lost: expected from the
+// sequence numbers against those received. -1 before any packet.
+func (k *kindStats) lossPercent() float64 {
+	if !k.seqSeen.Load() {
+		return -1
+	}
+	expected := k.seqMax.Load() - k.seqFirst.Load() + 1
+	got := int64(k.packets.Load())
+	if expected <= 0 || got >= expected {
+		return 0
+	}
+	return 100 * float64(expected-got) / float64(expected)
 }
 
 // packetAt records a packet at now (time since tracker.start).
@@ -205,6 +246,9 @@ func (t *tracker) onTrack(p *client.Peer, track *webrtc.TrackRemote) {
 				return
 			}
 			now := int64(t.since())
+			if n >= 4 {
+				k.sequence(binary.BigEndian.Uint16(buf[2:4]))
+			}
 			k.packets.Add(1)
 			k.bytes.Add(uint64(n))
 			k.packetAt(now)

@@ -233,7 +233,11 @@ type peerReport struct {
 	CandidateType string  `json:"candidate_type"`
 	FirstMediaMS  float64 `json:"first_media_ms"`
 	SafetyCode    string  `json:"safety_code"`
-	Video, Audio  struct{ Packets int }
+	Video, Audio  struct {
+		Packets  int
+		MaxGapMS int64    `json:"max_gap_ms"`
+		LossPct  *float64 `json:"loss_pct"`
+	}
 }
 
 type joinReport struct {
