@@ -120,6 +120,11 @@ func (p *Peer) makeOffer(pc *webrtc.PeerConnection, restart bool) {
 	}
 	if restart {
 		p.restartPending = false
+		if p.env.refreshInterfaces != nil {
+			// The network may have changed (a new address): gather on
+			// what the interfaces have now, not on what they had.
+			p.env.refreshInterfaces()
+		}
 	}
 	offer, err := pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
 	if err != nil {

@@ -64,8 +64,11 @@ type peerEnv struct {
 	tracks []webrtc.TrackLocal
 	// restartGrace is how long ICE may stay disconnected before a restart.
 	restartGrace time.Duration
-	log          *slog.Logger
-	wg           *sync.WaitGroup // every goroutine a peer starts is counted here
+	// refreshInterfaces, if set, re-reads the network interfaces before an
+	// ICE restart (pion caches them).
+	refreshInterfaces func()
+	log               *slog.Logger
+	wg                *sync.WaitGroup // every goroutine a peer starts is counted here
 	// signal sends a relay frame (offer, answer or candidate) to the peer
 	// with ID to. It must not block.
 	signal func(to, typ string, payload []byte)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pion/transport/v5/stdnet"
 	"log/slog"
 	"slices"
 	"strings"
@@ -115,6 +116,20 @@ func Join(ctx context.Context, cfg Config) (*Room, error) {
 	log = log.With("room", cfg.Room)
 
 	se := cfg.settingEngine(loopback, log)
+	var refresh func()
+	if cfg.SettingEngine == nil {
+		// Our own view of the interfaces, shared by the room's peer
+		// connections, so that an ICE restart after a network change
+		// gathers on the new addresses.
+		if n, err := stdnet.NewNet(); err == nil {
+			se.SetNet(n)
+			refresh = func() {
+				if err := n.UpdateInterfaces(); err != nil {
+					log.Warn("update network interfaces", "err", err)
+				}
+			}
+		}
+	}
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -156,17 +171,18 @@ func Join(ctx context.Context, cfg Config) (*Room, error) {
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.leaveCtx, r.leave = context.WithCancel(r.ctx)
 	r.env = &peerEnv{
-		api:           api,
-		rtc:           r.rtcConfiguration,
-		tracks:        slices.Clone(cfg.Tracks),
-		restartGrace:  cfg.restartGrace(),
-		log:           r.log,
-		wg:            &r.wg,
-		signal:        r.sendRelay,
-		onTrack:       cfg.OnTrack,
-		onData:        cfg.OnData,
-		onChat:        cfg.OnChat,
-		onStateChange: r.peerStateChanged,
+		api:               api,
+		rtc:               r.rtcConfiguration,
+		tracks:            slices.Clone(cfg.Tracks),
+		restartGrace:      cfg.restartGrace(),
+		refreshInterfaces: refresh,
+		log:               r.log,
+		wg:                &r.wg,
+		signal:            r.sendRelay,
+		onTrack:           cfg.OnTrack,
+		onData:            cfg.OnData,
+		onChat:            cfg.OnChat,
+		onStateChange:     r.peerStateChanged,
 	}
 	if cfg.RelayOnly && !hasTURN(r.rtc.ICEServers) {
 		r.log.Warn("relay-only but no TURN server configured: no peer can connect")

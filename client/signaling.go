@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pion/webrtc/v4"
 	"io"
 	"sync/atomic"
 	"time"
@@ -373,6 +374,13 @@ func (r *Room) resumed(j *protocol.Joined) error {
 	for _, part := range j.Participants {
 		if p := known[part.ID]; p != nil {
 			r.updatePeer(p, part)
+			// A network change that broke signaling likely broke the media
+			// path too, and an ICE restart offered meanwhile may have been
+			// lost with the old socket: offer one again.
+			switch p.PeerConnection().ICEConnectionState() {
+			case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
+				p.negotiate(true)
+			}
 		} else {
 			r.addPeer(part, false)
 		}
