@@ -349,14 +349,28 @@ func (p *Peer) ConnectionState() webrtc.PeerConnectionState {
 
 // SelectedCandidateType describes the ICE candidate pair in use: "relay" if
 // either side of the selected pair is a relay (TURN) candidate, otherwise the
-// remote candidate's type ("host", "srflx" or "prflx"). It returns "" while
+// remote candidate's type ("host", "srflx" or "prflx"), where a reflexive
+// address equal to its base (no NAT) counts as "host". It returns "" while
 // no pair is selected.
 func (p *Peer) SelectedCandidateType() string {
 	pair, err := p.PeerConnection().SCTP().Transport().ICETransport().GetSelectedCandidatePair()
 	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil {
 		return ""
 	}
-	return pairType(pair.Local.Typ, pair.Remote.Typ)
+	remote := pair.Remote.Typ
+	if untranslated(pair.Remote) {
+		// A server-reflexive or peer-reflexive address equal to its base:
+		// no NAT in between, so this is the host-to-host path.
+		remote = webrtc.ICECandidateTypeHost
+	}
+	return pairType(pair.Local.Typ, remote)
+}
+
+// untranslated reports whether c is a reflexive candidate whose address is
+// its base address (the peer is not behind a NAT).
+func untranslated(c *webrtc.ICECandidate) bool {
+	return (c.Typ == webrtc.ICECandidateTypeSrflx || c.Typ == webrtc.ICECandidateTypePrflx) &&
+		c.RelatedAddress != "" && c.Address == c.RelatedAddress && c.Port == c.RelatedPort
 }
 
 func pairType(local, remote webrtc.ICECandidateType) string {

@@ -69,3 +69,12 @@ func TestSafetyCodesMatchEndToEndAndExposeAManInTheMiddle(t *testing.T) {
 		t.Fatalf("a man in the middle went unnoticed: both show %q", safetyCode(alice2))
 	}
 }
+
+func TestAReflexiveAddressEqualToItsBaseCountsAsHost(t *testing.T) {
+	direct := &webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeSrflx, Address: "198.51.100.31", Port: 5000, RelatedAddress: "198.51.100.31", RelatedPort: 5000}
+	natted := &webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeSrflx, Address: "198.51.100.21", Port: 5000, RelatedAddress: "203.0.113.2", RelatedPort: 5000}
+	host := &webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeHost, Address: "198.51.100.31", Port: 5000}
+	if !untranslated(direct) || untranslated(natted) || untranslated(host) {
+		t.Fatal("untranslated misjudges")
+	}
+}
