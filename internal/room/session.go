@@ -118,14 +118,24 @@ func (a *attachment) Admit(id string) error {
 	r := a.m.room
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := a.hostLocked(); err != nil {
+	w, err := a.knockerLocked(id)
+	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(r.lobby, func(o *member) bool { return o.info.ID == id })
-	if i < 0 {
-		return ErrNotWaiting
+	return a.l.admitLocked(w, a.m.info.ID)
+}
+
+// knockerLocked returns the participant id waiting in the lobby, if this
+// attachment is a host's.
+func (a *attachment) knockerLocked(id string) (*member, error) {
+	if err := a.hostLocked(); err != nil {
+		return nil, err
 	}
-	return a.l.admitLocked(r.lobby[i], a.m.info.ID)
+	i := slices.IndexFunc(a.m.room.lobby, func(o *member) bool { return o.info.ID == id })
+	if i < 0 {
+		return nil, ErrNotWaiting
+	}
+	return a.m.room.lobby[i], nil
 }
 
 func (a *attachment) Deny(id string) error {
@@ -134,14 +144,10 @@ func (a *attachment) Deny(id string) error {
 	r := a.m.room
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := a.hostLocked(); err != nil {
+	w, err := a.knockerLocked(id)
+	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(r.lobby, func(o *member) bool { return o.info.ID == id })
-	if i < 0 {
-		return ErrNotWaiting
-	}
-	w := r.lobby[i]
 	if w.sink != nil {
 		w.sink.Close(protocol.Error{Code: protocol.CodeDenied, Message: "a host of the room turned you away"})
 	}
