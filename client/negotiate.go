@@ -25,6 +25,7 @@ const (
 	evFirstOfferDue                          // make the first offer unless the remote did
 	evICEState                               // pc's ICE connection state changed to ice
 	evRestartDue                             // the restart grace for pc ended
+	evResync                                 // signaling resumed: resend or restart what may be lost
 )
 
 type peerEvent struct {
@@ -65,6 +66,8 @@ func (p *Peer) handle(ev peerEvent) {
 		p.onICEState(ev.pc, ev.ice)
 	case evRestartDue:
 		p.onRestartDue(ev.pc)
+	case evResync:
+		p.resync(pc)
 	case evLocalCandidate:
 		if ev.pc != pc {
 			return
@@ -136,6 +139,24 @@ func (p *Peer) makeOffer(pc *webrtc.PeerConnection, restart bool) {
 		return
 	}
 	p.sendDescription(offer)
+}
+
+// resync runs after the signaling connection was resumed: an offer sent
+// while the old connection was dying may never have arrived, so a pending
+// one is sent again (the answer settles it; a duplicate is harmless to the
+// peer's perfect negotiation), and a broken connection is restarted.
+func (p *Peer) resync(pc *webrtc.PeerConnection) {
+	if pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+		if ld := pc.LocalDescription(); ld != nil {
+			p.log.Info("resending the pending offer after resuming")
+			p.sendDescription(*ld)
+		}
+		return
+	}
+	switch pc.ICEConnectionState() {
+	case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed, webrtc.ICEConnectionStateChecking:
+		p.makeOffer(pc, true)
+	}
 }
 
 func (p *Peer) sendDescription(sd webrtc.SessionDescription) {

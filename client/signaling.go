@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/pion/webrtc/v4"
 	"io"
 	"sync/atomic"
 	"time"
@@ -375,12 +374,9 @@ func (r *Room) resumed(j *protocol.Joined) error {
 		if p := known[part.ID]; p != nil {
 			r.updatePeer(p, part)
 			// A network change that broke signaling likely broke the media
-			// path too, and an ICE restart offered meanwhile may have been
-			// lost with the old socket: offer one again.
-			switch p.PeerConnection().ICEConnectionState() {
-			case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
-				p.negotiate(true)
-			}
+			// path too, and an offer (an ICE restart) sent meanwhile may have
+			// been lost with the old socket.
+			p.inbox.push(peerEvent{kind: evResync})
 		} else {
 			r.addPeer(part, false)
 		}
