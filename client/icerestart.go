@@ -25,6 +25,11 @@ func (p *Peer) onICEState(pc *webrtc.PeerConnection, st webrtc.ICEConnectionStat
 	}
 	switch st {
 	case webrtc.ICEConnectionStateDisconnected:
+		if p.env.probeSignaling != nil {
+			// The restart needs signaling, which the same network change
+			// may have broken.
+			p.env.probeSignaling()
+		}
 		grace := p.env.restartGrace
 		if grace < 0 {
 			return

@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -26,7 +27,15 @@ const (
 	evICEState                               // pc's ICE connection state changed to ice
 	evRestartDue                             // the restart grace for pc ended
 	evResync                                 // signaling resumed: resend or restart what may be lost
+	evOfferDue                               // our offer on pc has had no answer for offerRetry
 )
+
+// offerRetry is how long an offer may go unanswered before it is sent
+// again. Signaling is reliable while the connection lives, but an offer
+// written to a socket that just died is lost, and a peer whose own offer was
+// lost that way ignores ours (as the impolite side must): resending breaks
+// that tie.
+const offerRetry = 5 * time.Second
 
 type peerEvent struct {
 	kind    peerEventKind
@@ -68,6 +77,13 @@ func (p *Peer) handle(ev peerEvent) {
 		p.onRestartDue(ev.pc)
 	case evResync:
 		p.resync(pc)
+	case evOfferDue:
+		if ev.pc == pc && pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
+			if ld := pc.LocalDescription(); ld != nil {
+				p.log.Info("offer unanswered; sending it again")
+				p.sendDescription(*ld)
+			}
+		}
 	case evLocalCandidate:
 		if ev.pc != pc {
 			return
@@ -166,6 +182,20 @@ func (p *Peer) sendDescription(sd webrtc.SessionDescription) {
 		return
 	}
 	p.env.signal(p.id, sd.Type.String(), b)
+	if sd.Type == webrtc.SDPTypeOffer {
+		p.armOfferRetry()
+	}
+}
+
+// armOfferRetry (re)starts the timer that resends an unanswered offer.
+func (p *Peer) armOfferRetry() {
+	pc := p.PeerConnection()
+	if p.offerTimer != nil {
+		p.offerTimer.Stop()
+	}
+	p.offerTimer = time.AfterFunc(offerRetry, func() {
+		p.inbox.push(peerEvent{kind: evOfferDue, pc: pc})
+	})
 }
 
 func (p *Peer) handleRemote(pc *webrtc.PeerConnection, typ string, payload []byte) {

@@ -41,6 +41,7 @@ type Peer struct {
 	ignoreOffer    bool
 	restartPending bool
 	restartTimer   *time.Timer // ICE restart due (icerestart.go)
+	offerTimer     *time.Timer // resend of an unanswered offer due
 
 	mu         sync.Mutex // guards the following
 	name       string
@@ -67,8 +68,10 @@ type peerEnv struct {
 	// refreshInterfaces, if set, re-reads the network interfaces before an
 	// ICE restart (pion caches them).
 	refreshInterfaces func()
-	log               *slog.Logger
-	wg                *sync.WaitGroup // every goroutine a peer starts is counted here
+	// probeSignaling, if set, checks the signaling connection at once.
+	probeSignaling func()
+	log            *slog.Logger
+	wg             *sync.WaitGroup // every goroutine a peer starts is counted here
 	// signal sends a relay frame (offer, answer or candidate) to the peer
 	// with ID to. It must not block.
 	signal func(to, typ string, payload []byte)
@@ -204,6 +207,9 @@ func (p *Peer) run() {
 		select {
 		case <-p.closedCh:
 			p.stopRestartTimer()
+			if p.offerTimer != nil {
+				p.offerTimer.Stop()
+			}
 			p.mu.Lock()
 			pc := p.pc
 			p.mu.Unlock()

@@ -59,6 +59,7 @@ type Room struct {
 
 	connMu sync.Mutex      // guards conn
 	conn   *websocket.Conn // the current connection; nil while reconnecting
+	probe  chan struct{}   // asks the writer for a liveness probe (cap 1)
 
 	mu           sync.Mutex // guards the following
 	self         protocol.Participant
@@ -148,6 +149,7 @@ func Join(ctx context.Context, cfg Config) (*Room, error) {
 		done:   make(chan struct{}),
 		peers:  make(map[string]*Peer),
 		reqs:   make(map[string]*request),
+		probe:  make(chan struct{}, 1),
 	}
 	lobby := &lobbyWait{ctx: ctx, onLobby: cfg.OnLobby}
 	if _, ok := ctx.Deadline(); !ok {
@@ -175,6 +177,7 @@ func Join(ctx context.Context, cfg Config) (*Room, error) {
 		rtc:               r.rtcConfiguration,
 		tracks:            slices.Clone(cfg.Tracks),
 		restartGrace:      cfg.restartGrace(),
+		probeSignaling:    r.probeSignaling,
 		refreshInterfaces: refresh,
 		log:               r.log,
 		wg:                &r.wg,

@@ -246,6 +246,18 @@ func (r *Room) supervise(conn *websocket.Conn, unanswered uint64) {
 	}
 }
 
+// probeTimeout is how long a liveness probe of the signaling connection
+// (sent when a media path breaks) waits for any answer.
+const probeTimeout = 3 * time.Second
+
+// probeSignaling asks the writer to check the signaling connection now.
+func (r *Room) probeSignaling() {
+	select {
+	case r.probe <- struct{}{}:
+	default:
+	}
+}
+
 // resumable reports whether a connection that ended with err is worth
 // resuming: network trouble and server restarts are, refusals are not.
 func resumable(err error) bool {
@@ -458,10 +470,30 @@ func (r *Room) writeLoop(ctx context.Context, conn *websocket.Conn) error {
 	if err := r.flush(ctx, conn); err != nil {
 		return fail(fmt.Errorf("%w: %w", ErrDisconnected, err))
 	}
+	var probeSent time.Time
+	var probeDue <-chan time.Time // set while a liveness probe is out
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-r.probe:
+			// A media path broke: the network may have changed under the
+			// signaling socket too. Ping now instead of waiting for the
+			// keepalive to notice.
+			if probeDue != nil {
+				continue
+			}
+			r.pingWritten(nil)
+			if err := write(ctx, conn, ping); err != nil {
+				return fail(fmt.Errorf("%w: %w", ErrDisconnected, err))
+			}
+			probeSent = time.Now()
+			probeDue = time.After(probeTimeout)
+		case <-probeDue:
+			probeDue = nil
+			if time.Unix(0, r.lastHeard.Load()).Before(probeSent) {
+				return fail(ErrServerTimeout)
+			}
 		case <-r.leaveCtx.Done():
 			if r.ctx.Err() != nil {
 				return nil // the room ended some other way

@@ -69,6 +69,10 @@ func TestAnAddressChangeRecoversByICERestart(t *testing.T) {
 		if p.LastMediaAgeMS == nil || *p.LastMediaAgeMS > 1000 {
 			t.Fatalf("participant %d: no media at the end (last packet %d ms before); the call did not recover\n%s", i, *p.LastMediaAgeMS, []*joinProc{pa, pb}[i].stderr)
 		}
-		t.Logf("participant %d: media recovered; it stopped for %v at worst", i, time.Duration(p.Video.MaxGapMS)*time.Millisecond)
+		gap := time.Duration(p.Video.MaxGapMS) * time.Millisecond
+		t.Logf("participant %d: media recovered; it stopped for %v at worst", i, gap)
+		if gap > 20*time.Second {
+			t.Errorf("participant %d: media stopped for %v; recovery should take seconds, not the keepalive's", i, gap)
+		}
 	}
 }
