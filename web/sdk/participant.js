@@ -103,6 +103,8 @@ export class RemoteParticipant extends EventTarget {
     this.chain = Promise.resolve();
     /** @type {ReturnType<typeof setTimeout>|undefined} ICE restart due */
     this.restartTimer = undefined;
+    /** How many ICE restarts this side started. */
+    this.iceRestarts = 0;
     /** @type {string[]} chat messages waiting for the channel to open */
     this.outbox = [];
     /** @type {import('./stats.js').StatsCounters|null} */
@@ -351,7 +353,9 @@ export class RemoteParticipant extends EventTarget {
    * on either side; perfect negotiation resolves a clash.
    */
   restartIce() {
-    if (this.pc && !this.closed) this.pc.restartIce();
+    if (!this.pc || this.closed) return;
+    this.iceRestarts++;
+    this.pc.restartIce();
   }
 
   /**
