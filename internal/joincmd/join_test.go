@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,23 +16,7 @@ import (
 	"github.com/peercall/peercall/internal/testutil"
 )
 
-// syncBuffer is a bytes.Buffer that a test may read while Run writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// testutil.Buffer is a bytes.Buffer that a test may read while Run writes it.
 
 // result is one finished Run.
 type result struct {
@@ -45,13 +28,13 @@ type result struct {
 
 // startRun runs Run in a goroutine; wait for its result on the channel.
 // stderr may be nil.
-func startRun(ctx context.Context, name string, stderr *syncBuffer, args ...string) <-chan result {
+func startRun(ctx context.Context, name string, stderr *testutil.Buffer, args ...string) <-chan result {
 	if stderr == nil {
-		stderr = &syncBuffer{}
+		stderr = &testutil.Buffer{}
 	}
 	ch := make(chan result, 1)
 	go func() {
-		var stdout syncBuffer
+		var stdout testutil.Buffer
 		code := Run(ctx, args, &stdout, stderr)
 		ch <- result{name: name, code: code, stdout: stdout.String(), stderr: stderr.String()}
 	}()
@@ -121,7 +104,7 @@ func or(a, b string) string {
 }
 
 // waitJoined waits until a run started with --verbose has joined its room.
-func waitJoined(t *testing.T, log *syncBuffer) {
+func waitJoined(t *testing.T, log *testutil.Buffer) {
 	t.Helper()
 	testutil.Eventually(t, 20*time.Second, func() error {
 		if !strings.Contains(log.String(), "joined room") {
@@ -141,7 +124,7 @@ func exchange(t *testing.T, room, candidateType string, extra ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	common := append([]string{"--url", srv.URL, "--room", room, "--expect-peers", "1", "--json", "--timeout", "30s", "--verbose"}, extra...)
-	aliceLog := &syncBuffer{}
+	aliceLog := &testutil.Buffer{}
 	alice := startRun(ctx, "alice", aliceLog, append(common, "--name", "alice")...)
 	waitJoined(t, aliceLog)
 	bob := startRun(ctx, "bob", nil, append(common, "--name", "bob")...)
@@ -197,7 +180,7 @@ func TestAPeerThatLeftStaysInTheReport(t *testing.T) {
 	// alice stays until cancelled (Ctrl-C); bob leaves once he has media.
 	aliceCtx, ctrlC := context.WithCancel(ctx)
 	defer ctrlC()
-	aliceLog := &syncBuffer{}
+	aliceLog := &testutil.Buffer{}
 	alice := startRun(aliceCtx, "alice", aliceLog, "--url", srv.URL, "--room", "leave", "--name", "alice",
 		"--duration", "50s", "--json", "--verbose")
 	waitJoined(t, aliceLog)
@@ -276,7 +259,7 @@ func TestServerShutdownEndsTheRunWithAnError(t *testing.T) {
 	srv := servertest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	log := &syncBuffer{}
+	log := &testutil.Buffer{}
 	ch := startRun(ctx, "alice", log, "--url", srv.URL, "--room", "shutdown", "--duration", "50s", "--verbose", "--reconnect=false")
 	testutil.Eventually(t, 20*time.Second, func() error {
 		if !strings.Contains(log.String(), `joined room "shutdown"`) {

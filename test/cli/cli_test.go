@@ -56,27 +56,10 @@ func binary(t *testing.T) string {
 type server struct {
 	cmd    *exec.Cmd
 	url    string
-	stdout *lockedBuffer
-	stderr *lockedBuffer
+	stdout *testutil.Buffer
+	stderr *testutil.Buffer
 	exited chan struct{} // closed when the process has exited
 	err    error         // its exit status, valid after exited
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 var urlLine = regexp.MustCompile(`signaling on (http://\S+)`)
@@ -88,7 +71,7 @@ func serve(t *testing.T, args ...string) *server {
 	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(binary(t), args...)
 	pr, pw := io.Pipe()
-	s := &server{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	s := &server{cmd: cmd, stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}, exited: make(chan struct{})}
 	cmd.Stdout = io.MultiWriter(s.stdout, pw)
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {

@@ -34,12 +34,12 @@ func TestCallsKeepTheirMediaThroughAServerRestart(t *testing.T) {
 	defer cancel()
 	type proc struct {
 		cmd            *exec.Cmd
-		stdout, stderr *lockedBuffer
+		stdout, stderr *testutil.Buffer
 		done           chan error
 	}
 	var procs []*proc
 	for _, name := range []string{"alice", "bob"} {
-		p := &proc{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+		p := &proc{stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}, done: make(chan error, 1)}
 		p.cmd = exec.CommandContext(ctx, binary(t), "join", "--url", s1.url, "--room", "restart", "--name", name,
 			"--duration", "20s", "--expect-peers", "1", "--json", "--verbose")
 		p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr

@@ -16,13 +16,13 @@ import (
 // joinProc is a running peercall join.
 type joinProc struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testutil.Buffer
 	done           chan error
 }
 
 func (l *lab) startJoin(ctx context.Context, ns, url, name string, extra ...string) *joinProc {
 	args := append([]string{"netns", "exec", ns, bin, "join", "--url", url, "--room", "cut", "--name", name, "--json", "--verbose"}, extra...)
-	p := &joinProc{cmd: exec.CommandContext(ctx, "ip", args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p := &joinProc{cmd: exec.CommandContext(ctx, "ip", args...), stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		l.t.Fatal(err)

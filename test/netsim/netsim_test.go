@@ -155,7 +155,7 @@ func (l *lab) serve(ns string, extra ...string) string {
 	args := append([]string{"netns", "exec", ns, bin, "serve", "--listen", "198.51.100.10:8080",
 		"--turn-listen", "198.51.100.10:3478", "--turn-public-ip", "198.51.100.10"}, extra...)
 	cmd := exec.Command("ip", args...)
-	out := &syncBuffer{}
+	out := &testutil.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		l.t.Fatal(err)
@@ -178,23 +178,6 @@ func (l *lab) serve(ns string, extra ...string) string {
 	}
 	l.t.Fatalf("no URL in:\n%s", out.String())
 	return ""
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // certificate writes a self-signed certificate for ips, which the peers
