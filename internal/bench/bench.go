@@ -51,19 +51,44 @@ type Options struct {
 	Stdout, Stderr io.Writer
 }
 
-// suites are the benchmark suites by name. Later: turn, call.
-var suites = map[string]func(ctx context.Context, o Options) (*Report, error){
-	"signal": runSignalSuite,
+// suite is one benchmark suite.
+type suite struct {
+	name string
+	// help is the suite's line in the usage text (wrapped by hand).
+	help string
+	run  func(ctx context.Context, o Options) (*Report, error)
 }
 
-const usage = `Usage: peercall bench <suite> [flags]
+// suites are the benchmark suites in usage order. Each suite's file adds
+// itself with registerSuite from an init function.
+var suites []suite
 
-Suites:
-  signal   the signaling server against peerjs-server (npm "peer" 1.0.2):
-           idle connections, relay throughput and latency, setup storm
+func registerSuite(s suite) { suites = append(suites, s) }
 
-Flags:
-`
+func init() {
+	registerSuite(suite{name: "signal", run: runSignalSuite,
+		help: "the signaling server against peerjs-server (npm \"peer\" 1.0.2):\n" +
+			"idle connections, relay throughput and latency, setup storm"})
+}
+
+func lookupSuite(name string) (suite, bool) {
+	for _, s := range suites {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return suite{}, false
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("Usage: peercall bench <suite> [flags]\n\nSuites:\n")
+	for _, s := range suites {
+		fmt.Fprintf(&b, "  %-8s %s\n", s.name, strings.ReplaceAll(s.help, "\n", "\n           "))
+	}
+	b.WriteString("\nFlags:\n")
+	return b.String()
+}
 
 // Run is the peercall bench command.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -97,7 +122,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.PeerJSDir, "peerjs-dir", "", `directory with node_modules/peer, installed there with npm if missing (default: user cache dir "peercall-bench/peerjs")`)
 	peercallBin := fs.String("peercall", "", "peercall binary to benchmark (default: this one)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
+		fmt.Fprint(fs.Output(), usage())
 		fs.PrintDefaults()
 	}
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -109,7 +134,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	suite, ok := suites[args[0]]
+	suite, ok := lookupSuite(args[0])
 	if !ok {
 		fmt.Fprintf(stderr, "peercall bench: unknown suite %q\n\n", args[0])
 		fs.Usage()
@@ -140,7 +165,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	o.Serve = []string{serveBin, "serve"}
 	o.Stdout, o.Stderr = stdout, stderr
-	rep, err := suite(ctx, o)
+	rep, err := suite.run(ctx, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "peercall bench %s: %v\n", args[0], err)
 		return 1
