@@ -49,6 +49,7 @@ type LocalOptions struct {
 type Local struct {
 	opts   LocalOptions
 	resume resumeSigner
+	rules  rules
 
 	mu           sync.Mutex // guards rooms and participants
 	rooms        map[string]*localRoom
@@ -57,88 +58,88 @@ type Local struct {
 
 // NewLocal returns an in-memory backend.
 func NewLocal(opts LocalOptions) *Local {
-	if opts.MaxParticipants == 0 {
-		opts.MaxParticipants = 6
-	}
-	if opts.MaxRooms == 0 {
-		opts.MaxRooms = 20000
-	}
-	if opts.MaxTotalParticipants == 0 {
-		opts.MaxTotalParticipants = 50000
-	}
-	if opts.Grace == 0 {
-		opts.Grace = 25 * time.Second
-	}
-	if len(opts.SessionSecret) == 0 {
-		opts.SessionSecret = []byte(rand.Text() + rand.Text())
-	}
-	if opts.MaxHeldFrames == 0 {
-		opts.MaxHeldFrames = 256
-	}
-	if opts.MaxLobby == 0 {
-		opts.MaxLobby = 20
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	return &Local{
+	opts.setDefaults()
+	l := &Local{
 		opts:   opts,
 		resume: resumeSigner{key: opts.SessionSecret, ttl: 24 * time.Hour},
 		rooms:  map[string]*localRoom{},
 	}
+	l.rules = opts.rules(l.resume)
+	return l
+}
+
+func (o *LocalOptions) setDefaults() {
+	if o.MaxParticipants == 0 {
+		o.MaxParticipants = 6
+	}
+	if o.MaxRooms == 0 {
+		o.MaxRooms = 20000
+	}
+	if o.MaxTotalParticipants == 0 {
+		o.MaxTotalParticipants = 50000
+	}
+	if o.Grace == 0 {
+		o.Grace = 25 * time.Second
+	}
+	if len(o.SessionSecret) == 0 {
+		o.SessionSecret = []byte(rand.Text() + rand.Text())
+	}
+	if o.MaxHeldFrames == 0 {
+		o.MaxHeldFrames = 256
+	}
+	if o.MaxLobby == 0 {
+		o.MaxLobby = 20
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+func (o *LocalOptions) rules(rs resumeSigner) rules {
+	return rules{
+		maxParticipants: o.MaxParticipants,
+		maxLobby:        o.MaxLobby,
+		open:            o.OpenRooms,
+		sign:            func(room, id string) string { return rs.sign(room, id, o.Now()) },
+	}
 }
 
 type localRoom struct {
-	name string
-
-	mu      sync.Mutex // guards the fields below and every member's mutable fields
-	members []*member  // oldest first
-	lobby   []*member  // waiting for a host, oldest first
-	locked  bool
-	removed map[string]bool // IDs removed by a host: no resuming
+	mu sync.Mutex // guards st and every member's mutable fields
+	st roomState
 }
 
-// member is a participant. Its fields after room are guarded by room.mu.
-type member struct {
-	room *localRoom
+// Local is the rules' outbox: it calls the sinks directly.
 
-	info    protocol.Participant
-	sink    Sink   // nil while detached
-	gen     uint64 // increases at each attachment; stale attachments are inert
-	held    [][]byte
-	grace   *time.Timer
-	left    bool
-	waiting bool // in the lobby
-	welcome Welcome
-}
-
-// deliverLocked sends a frame to m, or holds it while m is detached.
-func (m *member) deliverLocked(frame []byte, max int) {
+func (l *Local) send(m *member, frame []byte) {
 	if m.sink != nil {
 		m.sink.Send(frame)
 		return
 	}
-	if len(m.held) >= max {
+	if len(m.held) >= l.opts.MaxHeldFrames {
 		m.held = slices.Delete(m.held, 0, 1)
 	}
 	m.held = append(m.held, frame)
 }
 
-// broadcastLocked delivers frame to every member but except.
-func (l *Local) broadcastLocked(r *localRoom, except *member, frame []byte) {
-	for _, o := range r.members {
-		if o != except {
-			o.deliverLocked(frame, l.opts.MaxHeldFrames)
-		}
+func (l *Local) close(m *member, e protocol.Error) {
+	if m.sink != nil {
+		m.sink.Close(e)
 	}
 }
 
-// hostsLocked delivers frame to every host member.
-func (l *Local) hostsLocked(r *localRoom, frame []byte) {
-	for _, o := range r.members {
-		if o.info.Host {
-			o.deliverLocked(frame, l.opts.MaxHeldFrames)
-		}
+func (l *Local) admitted(m *member) {
+	if m.sink != nil {
+		m.sink.Admit(m.welcome)
+	}
+}
+
+// removed needs Local.mu held.
+func (l *Local) removed(m *member) {
+	l.participants--
+	if m.grace != nil {
+		m.grace.Stop()
+		m.grace = nil
 	}
 }
 
@@ -156,117 +157,42 @@ func (l *Local) Join(_ context.Context, req JoinRequest) (Session, error) {
 		if l.opts.MaxRooms > 0 && len(l.rooms) >= l.opts.MaxRooms {
 			return nil, fmt.Errorf("%w: %d rooms", ErrServerFull, len(l.rooms))
 		}
-		r = &localRoom{name: req.Room, removed: map[string]bool{}}
+		r = &localRoom{st: roomState{name: req.Room}}
 		l.rooms[req.Room] = r
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.removed[resumeID] {
-		resumeID = ""
+	added := false
+	m, err := l.rules.join(&r.st, l, joinArgs{
+		p:        protocol.Participant{ID: newParticipantID(), Name: req.Name, State: req.State, JoinedAt: now.UnixMilli(), Host: req.Host},
+		resumeID: resumeID,
+		canAdd: func() error {
+			if l.opts.MaxTotalParticipants > 0 && l.participants >= l.opts.MaxTotalParticipants {
+				return fmt.Errorf("%w: %d participants", ErrServerFull, l.participants)
+			}
+			added = true
+			return nil
+		},
+		attach: func(m *member) {
+			if m.grace != nil {
+				m.grace.Stop()
+				m.grace = nil
+			}
+			m.room, m.sink = r, req.Sink
+			for _, f := range m.held {
+				m.sink.Send(f)
+			}
+			m.held = nil
+		},
+	})
+	if err != nil {
+		l.deleteIfEmptyLocked(req.Room, r)
+		return nil, err
 	}
-	if resumeID != "" {
-		if i := slices.IndexFunc(r.members, func(o *member) bool { return o.info.ID == resumeID }); i >= 0 {
-			return l.reattachLocked(r.members[i], req), nil
-		}
+	if added {
+		l.participants++
 	}
-	waiting := r.locked && resumeID == "" && !req.Host
-	switch {
-	case waiting && len(r.lobby) >= l.opts.MaxLobby:
-		return nil, fmt.Errorf("%w (lobby of %d)", ErrRoomFull, len(r.lobby))
-	case !waiting && len(r.members) >= l.opts.MaxParticipants:
-		return nil, fmt.Errorf("%w (%d of %d)", ErrRoomFull, len(r.members), l.opts.MaxParticipants)
-	}
-	if l.opts.MaxTotalParticipants > 0 && l.participants >= l.opts.MaxTotalParticipants {
-		l.deleteIfEmptyLocked(r)
-		return nil, fmt.Errorf("%w: %d participants", ErrServerFull, l.participants)
-	}
-	id := resumeID
-	if id == "" {
-		id = newParticipantID()
-	}
-	m := &member{
-		room: r,
-		sink: req.Sink,
-		gen:  1,
-		info: protocol.Participant{ID: id, Name: req.Name, State: req.State, JoinedAt: now.UnixMilli(), Host: req.Host},
-	}
-	l.participants++
-	a := &attachment{l: l, m: m, gen: m.gen}
-	if waiting {
-		m.waiting = true
-		r.lobby = append(r.lobby, m)
-		l.hostsLocked(r, mustMarshal(protocol.Knock{Type: protocol.TypeKnock, Participant: m.info}))
-		return a, nil
-	}
-	if l.opts.OpenRooms && !l.hasHostLocked(r) {
-		m.info.Host = true
-	}
-	l.enterLocked(m, resumeID != "")
-	if m.info.Host {
-		l.tellKnocksLocked(m) // after joined: the transport holds frames until it is queued
-	}
-	return a, nil
-}
-
-// enterLocked makes m a member: announces it, and fills its welcome.
-func (l *Local) enterLocked(m *member, resumed bool) {
-	r := m.room
-	m.waiting = false
-	l.broadcastLocked(r, nil, mustMarshal(protocol.PeerJoined{Type: protocol.TypePeerJoined, Participant: m.info}))
-	r.members = append(r.members, m)
-	l.welcomeLocked(m, resumed)
-}
-
-func (l *Local) welcomeLocked(m *member, resumed bool) {
-	w := Welcome{Self: m.info, Others: []protocol.Participant{}, Locked: m.room.locked, Resumed: resumed}
-	for _, o := range m.room.members {
-		if o != m {
-			w.Others = append(w.Others, o.info)
-		}
-	}
-	w.ResumeToken = l.resume.sign(m.room.name, m.info.ID, l.opts.Now())
-	m.welcome = w
-}
-
-// tellKnocksLocked tells a (new) host who is waiting in the lobby.
-func (l *Local) tellKnocksLocked(host *member) {
-	for _, w := range host.room.lobby {
-		host.deliverLocked(mustMarshal(protocol.Knock{Type: protocol.TypeKnock, Participant: w.info}), l.opts.MaxHeldFrames)
-	}
-}
-
-func (l *Local) hasHostLocked(r *localRoom) bool {
-	return slices.ContainsFunc(r.members, func(o *member) bool { return o.info.Host })
-}
-
-// reattachLocked gives a resumed participant its new connection, flushes
-// what was held for it, and closes the connection it replaces, if any.
-func (l *Local) reattachLocked(m *member, req JoinRequest) *attachment {
-	if m.grace != nil {
-		m.grace.Stop()
-		m.grace = nil
-	}
-	old := m.sink
-	m.gen++
-	m.sink = req.Sink
-	for _, f := range m.held {
-		m.sink.Send(f)
-	}
-	m.held = nil
-	if old != nil {
-		old.Close(protocol.Error{Code: protocol.CodeReplaced, Message: "this session was resumed on another connection"})
-	}
-	changed := m.info.Reconnecting || m.info.Name != req.Name || m.info.State != req.State
-	m.info.Reconnecting = false
-	m.info.Name, m.info.State = req.Name, req.State
-	if changed {
-		l.broadcastLocked(m.room, m, mustMarshal(protocol.PeerUpdated{Type: protocol.TypePeerUpdated, Participant: m.info}))
-	}
-	l.welcomeLocked(m, true)
-	if m.info.Host {
-		l.tellKnocksLocked(m)
-	}
-	return &attachment{l: l, m: m, gen: m.gen}
+	return &attachment{l: l, m: m, gen: m.Gen}, nil
 }
 
 // Stats implements Backend.
@@ -283,104 +209,34 @@ func (l *Local) leave(m *member, gen uint64, reason string, onlyDetached bool) {
 	r := m.room
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if m.left || (gen != 0 && gen != m.gen) || (onlyDetached && m.sink != nil) {
+	if m.left || (gen != 0 && gen != m.Gen) || (onlyDetached && !m.Info.Reconnecting) {
 		return
 	}
-	l.leaveLocked(m, reason)
+	l.rules.leave(&r.st, l, m, reason)
+	l.deleteIfEmptyLocked(r.st.name, r)
 }
 
-// leaveLocked removes m from its room (members or lobby) and tells whom it
-// concerns. Both locks are held.
-func (l *Local) leaveLocked(m *member, reason string) {
-	r := m.room
-	m.left = true
-	l.participants--
-	if m.grace != nil {
-		m.grace.Stop()
-		m.grace = nil
-	}
-	if m.waiting {
-		r.lobby = slices.DeleteFunc(r.lobby, func(o *member) bool { return o == m })
-		outcome := protocol.KnockLeft
-		if reason == protocol.LeftReasonRemoved {
-			outcome = protocol.KnockDenied
-		}
-		l.hostsLocked(r, mustMarshal(protocol.KnockEnded{Type: protocol.TypeKnockEnded, ID: m.info.ID, Outcome: outcome}))
-		l.deleteIfEmptyLocked(r)
-		return
-	}
-	r.members = slices.DeleteFunc(r.members, func(o *member) bool { return o == m })
-	l.broadcastLocked(r, nil, mustMarshal(protocol.PeerLeft{Type: protocol.TypePeerLeft, ID: m.info.ID, Reason: reason}))
-	if len(r.members) == 0 && len(r.lobby) > 0 && l.opts.OpenRooms {
-		// Nobody is left to answer the knocks of an open room: open it.
-		r.locked = false
-		l.admitAllLocked(r, "")
-	}
-	if l.opts.OpenRooms && len(r.members) > 0 && !l.hasHostLocked(r) {
-		h := r.members[0]
-		h.info.Host = true
-		l.broadcastLocked(r, nil, mustMarshal(protocol.PeerUpdated{Type: protocol.TypePeerUpdated, Participant: h.info}))
-		l.tellKnocksLocked(h)
-	}
-	l.deleteIfEmptyLocked(r)
-}
-
-func (l *Local) deleteIfEmptyLocked(r *localRoom) {
-	if len(r.members) == 0 && len(r.lobby) == 0 {
-		delete(l.rooms, r.name)
-	}
-}
-
-// admitLocked moves w from the lobby into the room.
-func (l *Local) admitLocked(w *member, by string) error {
-	r := w.room
-	if len(r.members) >= l.opts.MaxParticipants {
-		return fmt.Errorf("%w (%d of %d)", ErrRoomFull, len(r.members), l.opts.MaxParticipants)
-	}
-	r.lobby = slices.DeleteFunc(r.lobby, func(o *member) bool { return o == w })
-	l.hostsLocked(r, mustMarshal(protocol.KnockEnded{Type: protocol.TypeKnockEnded, ID: w.info.ID, Outcome: protocol.KnockAdmitted, By: by}))
-	if l.opts.OpenRooms && !l.hasHostLocked(r) {
-		w.info.Host = true
-	}
-	l.enterLocked(w, false)
-	if w.sink != nil {
-		w.sink.Admit(w.welcome)
-	}
-	if w.info.Host {
-		l.tellKnocksLocked(w) // after its joined
-	}
-	return nil
-}
-
-// admitAllLocked admits the lobby as far as capacity allows and turns the
-// rest away.
-func (l *Local) admitAllLocked(r *localRoom, by string) {
-	for _, w := range slices.Clone(r.lobby) {
-		if err := l.admitLocked(w, by); err != nil {
-			if w.sink != nil {
-				w.sink.Close(protocol.Error{Code: protocol.CodeRoomFull, Message: "the room is full"})
-			}
-			l.leaveLocked(w, protocol.LeftReasonRemoved)
-		}
+func (l *Local) deleteIfEmptyLocked(name string, r *localRoom) {
+	if r.st.empty() && l.rooms[name] == r {
+		delete(l.rooms, name)
 	}
 }
 
 // detach starts m's grace period if attachment gen is current.
 func (l *Local) detach(m *member, gen uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	r := m.room
 	r.mu.Lock()
-	if m.waiting {
-		r.mu.Unlock()
-		l.leave(m, gen, protocol.LeftReasonLeft, false)
+	defer r.mu.Unlock()
+	if m.left || gen != m.Gen || m.Info.Reconnecting {
 		return
 	}
-	defer r.mu.Unlock()
-	if m.left || gen != m.gen || m.sink == nil {
+	if !l.rules.detach(&r.st, l, m) {
+		l.deleteIfEmptyLocked(r.st.name, r)
 		return
 	}
 	m.sink = nil
-	m.info.Reconnecting = true
-	l.broadcastLocked(r, m, mustMarshal(protocol.PeerUpdated{Type: protocol.TypePeerUpdated, Participant: m.info}))
 	m.grace = time.AfterFunc(l.opts.Grace, func() { l.leave(m, gen, protocol.LeftReasonTimeout, true) })
 }
 

@@ -2,7 +2,6 @@ package room
 
 import (
 	"encoding/json"
-	"slices"
 
 	"github.com/peercall/peercall/protocol"
 )
@@ -16,12 +15,12 @@ type attachment struct {
 	gen uint64
 }
 
-func (a *attachment) ID() string { return a.m.info.ID } // immutable
+func (a *attachment) ID() string { return a.m.Info.ID } // immutable
 
 func (a *attachment) Waiting() bool {
 	a.m.room.mu.Lock()
 	defer a.m.room.mu.Unlock()
-	return a.m.waiting
+	return a.m.Waiting
 }
 
 func (a *attachment) Welcome() Welcome {
@@ -30,168 +29,72 @@ func (a *attachment) Welcome() Welcome {
 	return a.m.welcome
 }
 
-// memberLocked checks that this attachment speaks for an admitted member.
-func (a *attachment) memberLocked() error {
-	switch {
-	case a.m.left || a.m.gen != a.gen:
-		return ErrLeft
-	case a.m.waiting:
-		return ErrWaiting
+// locked runs f with the room locked (and Local.mu first if global, for
+// rules that may remove participants), once a's member passes check.
+func (a *attachment) locked(global, host bool, f func(st *roomState) error) error {
+	if global {
+		a.l.mu.Lock()
+		defer a.l.mu.Unlock()
 	}
-	return nil
-}
-
-// hostLocked checks that this attachment speaks for a host.
-func (a *attachment) hostLocked() error {
-	if err := a.memberLocked(); err != nil {
+	r := a.m.room
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := check(a.m, a.gen, host); err != nil {
 		return err
 	}
-	if !a.m.info.Host {
-		return ErrForbidden
-	}
-	return nil
+	return f(&r.st)
 }
 
 func (a *attachment) Relay(msgType, to string, payload json.RawMessage) error {
 	if !protocol.IsRelay(msgType) {
 		return ErrBadRelay
 	}
-	r := a.m.room
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := a.memberLocked(); err != nil {
-		return err
-	}
-	if o := a.findLocked(to); o != nil {
-		o.deliverLocked(protocol.AppendRelay(make([]byte, 0, len(payload)+len(msgType)+len(a.m.info.ID)+40), msgType, a.m.info.ID, payload), a.l.opts.MaxHeldFrames)
-		return nil
-	}
-	return ErrUnknownPeer
-}
-
-// findLocked returns the other member with id, or nil.
-func (a *attachment) findLocked(id string) *member {
-	for _, o := range a.m.room.members {
-		if o.info.ID == id && o != a.m {
-			return o
+	return a.locked(false, false, func(st *roomState) error {
+		o := st.member(to)
+		if o == nil || o == a.m {
+			return ErrUnknownPeer
 		}
-	}
-	return nil
+		a.l.send(o, protocol.AppendRelay(make([]byte, 0, len(payload)+len(msgType)+len(a.m.Info.ID)+40), msgType, a.m.Info.ID, payload))
+		return nil
+	})
 }
 
 func (a *attachment) Update(name string, st protocol.State) error {
-	r := a.m.room
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := a.memberLocked(); err != nil {
-		return err
-	}
-	a.m.info.Name, a.m.info.State = name, st
-	a.l.broadcastLocked(r, a.m, mustMarshal(protocol.PeerUpdated{Type: protocol.TypePeerUpdated, Participant: a.m.info}))
-	return nil
+	return a.locked(false, false, func(rs *roomState) error {
+		a.l.rules.update(rs, a.l, a.m, name, st)
+		return nil
+	})
 }
 
 func (a *attachment) Leave(reason string) { a.l.leave(a.m, a.gen, reason, false) }
 func (a *attachment) Detach()             { a.l.detach(a.m, a.gen) }
 
 func (a *attachment) Lock(locked bool) error {
-	a.l.mu.Lock() // unlocking may turn knockers away: participant counts change
-	defer a.l.mu.Unlock()
-	r := a.m.room
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := a.hostLocked(); err != nil {
-		return err
-	}
-	if r.locked == locked {
+	// Unlocking may turn knockers away: participant counts change.
+	return a.locked(true, true, func(st *roomState) error {
+		a.l.rules.lock(st, a.l, locked, a.m.Info.ID)
 		return nil
-	}
-	r.locked = locked
-	a.l.broadcastLocked(r, nil, mustMarshal(protocol.RoomUpdated{Type: protocol.TypeRoomUpdated, Locked: locked, By: a.m.info.ID}))
-	if !locked {
-		a.l.admitAllLocked(r, a.m.info.ID)
-	}
-	return nil
+	})
 }
 
 func (a *attachment) Admit(id string) error {
-	r := a.m.room
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	w, err := a.knockerLocked(id)
-	if err != nil {
-		return err
-	}
-	return a.l.admitLocked(w, a.m.info.ID)
-}
-
-// knockerLocked returns the participant id waiting in the lobby, if this
-// attachment is a host's.
-func (a *attachment) knockerLocked(id string) (*member, error) {
-	if err := a.hostLocked(); err != nil {
-		return nil, err
-	}
-	i := slices.IndexFunc(a.m.room.lobby, func(o *member) bool { return o.info.ID == id })
-	if i < 0 {
-		return nil, ErrNotWaiting
-	}
-	return a.m.room.lobby[i], nil
+	return a.locked(false, true, func(st *roomState) error {
+		w := st.waiter(id)
+		if w == nil {
+			return ErrNotWaiting
+		}
+		return a.l.rules.admit(st, a.l, w, a.m.Info.ID)
+	})
 }
 
 func (a *attachment) Deny(id string) error {
-	a.l.mu.Lock()
-	defer a.l.mu.Unlock()
-	r := a.m.room
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	w, err := a.knockerLocked(id)
-	if err != nil {
-		return err
-	}
-	if w.sink != nil {
-		w.sink.Close(protocol.Error{Code: protocol.CodeDenied, Message: "a host of the room turned you away"})
-	}
-	a.l.leaveLocked(w, protocol.LeftReasonRemoved)
-	return nil
+	return a.locked(true, true, func(st *roomState) error { return a.l.rules.deny(st, a.l, id) })
 }
 
 func (a *attachment) Remove(id string) error {
-	a.l.mu.Lock()
-	defer a.l.mu.Unlock()
-	r := a.m.room
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := a.hostLocked(); err != nil {
-		return err
-	}
-	o := a.findLocked(id)
-	if o == nil {
-		return ErrUnknownPeer
-	}
-	r.removed[id] = true
-	if o.sink != nil {
-		o.sink.Close(protocol.Error{Code: protocol.CodeRemoved, Message: "a host removed you from the room"})
-	}
-	a.l.leaveLocked(o, protocol.LeftReasonRemoved)
-	return nil
+	return a.locked(true, true, func(st *roomState) error { return a.l.rules.remove(st, a.l, a.m, id) })
 }
 
 func (a *attachment) Mute(id string) error {
-	r := a.m.room
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := a.hostLocked(); err != nil {
-		return err
-	}
-	frame := mustMarshal(protocol.MuteRequest{Type: protocol.TypeMuteRequest, From: a.m.info.ID})
-	if id == "" {
-		a.l.broadcastLocked(r, a.m, frame)
-		return nil
-	}
-	o := a.findLocked(id)
-	if o == nil {
-		return ErrUnknownPeer
-	}
-	o.deliverLocked(frame, a.l.opts.MaxHeldFrames)
-	return nil
+	return a.locked(false, true, func(st *roomState) error { return a.l.rules.mute(st, a.l, a.m, id) })
 }
