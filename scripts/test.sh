@@ -10,9 +10,11 @@ cd "$(dirname "$0")/.."
 step() { printf '\n=== %s\n' "$*"; }
 
 if [ "${SKIP_INSTALL:-}" != 1 ]; then
-	step "install system packages (chromium for browser tests; iproute2 and nftables for network namespaces and NAT)"
+	step "install system packages (chromium for browser tests; iproute2 and nftables for network namespaces and NAT; redis-server for cluster tests; coturn for the TURN benchmark's test)"
 	need=()
 	command -v chromium >/dev/null || need+=(chromium)
+	command -v redis-server >/dev/null || need+=(redis-server)
+	command -v turnserver >/dev/null || need+=(coturn)
 	command -v ip >/dev/null || need+=(iproute2)
 	command -v nft >/dev/null || need+=(nftables)
 	if [ ${#need[@]} -gt 0 ]; then

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/peercall/peercall/internal/auth"
 )
 
@@ -98,6 +100,14 @@ type Config struct {
 	// secret and its clients come back with their identities. Default:
 	// random at each start.
 	SessionSecret string `yaml:"session_secret"`
+	// Redis turns on cluster mode: rooms live in this Redis
+	// (redis://[:PASSWORD@]HOST:PORT/DB, or rediss:// for TLS) and any
+	// number of nodes share them. Every node then needs the same
+	// SessionSecret and TURNSecret. Default: none, a single node.
+	Redis string `yaml:"redis"`
+	// NodeID names this node in a cluster (logs, metrics). Default: random
+	// at each start.
+	NodeID string `yaml:"node_id"`
 }
 
 // Defaults.
@@ -203,6 +213,20 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionSecret != "" && len(c.SessionSecret) < 16 {
 		return bad("session-secret", "use at least 16 characters")
+	}
+	if c.Redis != "" {
+		if _, err := redis.ParseURL(c.Redis); err != nil {
+			return bad("redis", "%q is not a redis:// or rediss:// URL (%v)", c.Redis, err)
+		}
+		if c.SessionSecret == "" {
+			return bad("redis", "cluster mode needs --session-secret, the same on every node, so that participants can resume through any node")
+		}
+		if c.TURNEnabled() && c.TURNSecret == "" {
+			return bad("redis", "cluster mode needs --turn-secret, the same on every node, so that TURN credentials minted by one node work on all")
+		}
+	}
+	if len(c.NodeID) > 64 || strings.ContainsAny(c.NodeID, " \x00:") {
+		return bad("node-id", "%q: use up to 64 characters without spaces or colons", c.NodeID)
 	}
 	if c.MessageRate < 1 || c.MessageBurst < 1 {
 		return bad("message-rate", "message rate and burst must be at least 1")

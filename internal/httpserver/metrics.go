@@ -25,6 +25,21 @@ func (s *Server) newMetrics() *prometheus.Registry {
 	counter("signal_slow_consumers_total", "Connections dropped for not reading their messages.", func() float64 { return float64(s.signal.Stats().SlowConsumers) })
 	counter("signal_rate_limited_total", "Frames, joins and connections refused by a rate or count limit.", func() float64 { return float64(s.signal.Stats().RateLimited) })
 	counter("signal_keepalive_expired_total", "Connections dropped for keepalive silence.", func() float64 { return float64(s.signal.Stats().KeepaliveExpired) })
+	if c := s.cluster; c != nil {
+		up := func() float64 {
+			if c.ClusterStats().Healthy {
+				return 1
+			}
+			return 0
+		}
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "peercall", Name: "cluster_node_info", Help: "This node's cluster ID (always 1).",
+			ConstLabels: prometheus.Labels{"node": c.Node()}}, func() float64 { return 1 }))
+		gauge("cluster_redis_up", "1 while this node reaches Redis and listens on its channel, else 0.", up)
+		gauge("cluster_nodes", "Live nodes seen at the last heartbeat.", func() float64 { return float64(c.ClusterStats().Nodes) })
+		gauge("cluster_redis_rtt_seconds", "Round trip of the last heartbeat to Redis.", func() float64 { return c.ClusterStats().RedisRTT.Seconds() })
+		counter("cluster_redis_commands_total", "Redis commands sent by this node (a script counts as one).", func() float64 { return float64(c.ClusterStats().RedisCommands) })
+		counter("cluster_redis_errors_total", "Redis commands of this node that failed.", func() float64 { return float64(c.ClusterStats().RedisErrors) })
+	}
 	if s.turn != nil {
 		gauge("turn_allocations", "Current TURN allocations.", func() float64 { return float64(s.turn.Stats().Allocations) })
 		counter("turn_allocations_total", "TURN allocations created.", func() float64 { return float64(s.turn.Stats().AllocationsTotal) })

@@ -56,16 +56,31 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"room": NewRoomName()})
 }
 
+// healthz reports the node's state: 200 "ok", or, in a cluster whose
+// Redis this node cannot reach, 503 "degraded" (calls in progress keep
+// their media; new joins are refused), so that a load balancer sends new
+// clients elsewhere.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	st := s.backend.Stats()
-	writeJSON(w, http.StatusOK, map[string]any{
+	body := map[string]any{
 		"status":       "ok",
 		"uptime_s":     int(time.Since(s.started).Seconds()),
 		"rooms":        st.Rooms,
 		"participants": st.Participants,
 		"connections":  s.signal.Stats().Connections,
 		"turn":         s.turn != nil,
-	})
+	}
+	code := http.StatusOK
+	if s.cluster != nil {
+		cs := s.cluster.ClusterStats()
+		cl := map[string]any{"node": cs.Node, "nodes": cs.Nodes, "redis_rtt_ms": float64(cs.RedisRTT.Microseconds()) / 1000}
+		if !cs.Healthy {
+			body["status"], code = "degraded", http.StatusServiceUnavailable
+			cl["problem"] = cs.Problem
+		}
+		body["cluster"] = cl
+	}
+	writeJSON(w, code, body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/peercall/peercall/internal/auth"
 	"github.com/peercall/peercall/internal/config"
@@ -31,6 +32,7 @@ type Server struct {
 	cfg     config.Config
 	log     *slog.Logger
 	backend room.Backend
+	cluster *room.Cluster // nil on a single node
 	signal  *signal.Server
 	turn    *turnserver.Server // nil when disabled
 	ice     []config.ICEServer // external ICE servers
@@ -73,16 +75,6 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Local or clustered is decided here, once.
-	s.backend = room.NewLocal(room.LocalOptions{
-		OpenRooms:            len(keys) == 0, // open mode: the first joiner hosts
-		MaxParticipants:      cfg.MaxParticipants,
-		Grace:                cfg.ResumeGrace,
-		SessionSecret:        []byte(cfg.SessionSecret),
-		MaxRooms:             cfg.MaxRooms,
-		MaxTotalParticipants: cfg.MaxTotalParticipants,
-	})
-
 	tc, note, err := tlsConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -114,6 +106,40 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("embedded TURN server: %w", err)
 		}
 	}
+	// Local or clustered is decided here, once.
+	ro := room.LocalOptions{
+		OpenRooms:            len(keys) == 0, // open mode: the first joiner hosts
+		MaxParticipants:      cfg.MaxParticipants,
+		Grace:                cfg.ResumeGrace,
+		SessionSecret:        []byte(cfg.SessionSecret),
+		MaxRooms:             cfg.MaxRooms,
+		MaxTotalParticipants: cfg.MaxTotalParticipants,
+	}
+	if cfg.Redis == "" {
+		s.backend = room.NewLocal(ro)
+	} else {
+		ropts, err := redis.ParseURL(cfg.Redis) // checked by Validate
+		if err != nil {
+			s.closeListeners()
+			return nil, err
+		}
+		// Fail fast while Redis is away: joins then get "unavailable"
+		// within about a second instead of hanging.
+		ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = time.Second, time.Second, time.Second
+		ropts.PoolTimeout, ropts.MaxRetries = time.Second, 1
+		c, err := room.NewCluster(room.ClusterOptions{
+			LocalOptions: ro,
+			Redis:        redis.NewClient(ropts),
+			NodeID:       cfg.NodeID,
+			Logger:       log.With("component", "cluster"),
+		})
+		if err != nil {
+			s.closeListeners()
+			return nil, err
+		}
+		s.backend, s.cluster = c, c
+	}
+
 	var tokens *auth.Verifier
 	if len(keys) > 0 {
 		tokens = &auth.Verifier{Keys: keys}
@@ -140,6 +166,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return s, nil
+}
+
+// closeListeners undoes New's listens when a later step fails.
+func (s *Server) closeListeners() {
+	s.ln.Close()
+	if s.turn != nil {
+		s.turn.Close()
+	}
 }
 
 // URL is the server's base URL (http:// or https://) on its bound address.
@@ -174,6 +208,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	errs := []error{s.signal.Shutdown(ctx), s.http.Shutdown(ctx)}
 	if s.turn != nil {
 		errs = append(errs, s.turn.Close())
+	}
+	if s.cluster != nil {
+		errs = append(errs, s.cluster.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -64,6 +64,7 @@ type Cluster struct {
 	rooms map[string]int                // room → attachments on this node
 
 	ps     *redis.PubSub
+	kick   chan struct{} // asks for a heartbeat now
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 
@@ -128,6 +129,7 @@ func NewCluster(opts ClusterOptions) (*Cluster, error) {
 		pfx:    opts.KeyPrefix,
 		local:  map[string]*clusterAttachment{},
 		rooms:  map[string]int{},
+		kick:   make(chan struct{}, 1),
 	}
 	c.rules = opts.LocalOptions.rules(c.resume)
 	c.rdb.AddHook(countHook{c})
@@ -158,10 +160,12 @@ func (c *Cluster) Close() error {
 // Node is this node's ID.
 func (c *Cluster) Node() string { return c.node }
 
-func (c *Cluster) key(s string) string     { return c.pfx + s }
+func (c *Cluster) key(s string) string      { return c.pfx + s }
 func (c *Cluster) inbox(node string) string { return c.pfx + "to:" + node }
 func (c *Cluster) heldKey(id string) string { return c.pfx + "held:" + id }
-func (c *Cluster) graceTTL() int64          { return (c.opts.Grace + c.opts.NodeTTL + 10*time.Second).Milliseconds() }
+func (c *Cluster) graceTTL() int64 {
+	return (c.opts.Grace + c.opts.NodeTTL + 10*time.Second).Milliseconds()
+}
 
 // Stats implements Backend: this node's rooms and participants.
 func (c *Cluster) Stats() Stats {
@@ -484,7 +488,10 @@ func (c *Cluster) receive(ctx context.Context) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue // quiet; the heartbeat pings the subscription
 			}
+			// Redis may have restarted and lost everything: no joins
+			// until a heartbeat has checked, and reconciled.
 			c.subscribed.Store(false)
+			c.beating.Store(false)
 			c.problem("subscribe", err)
 			select {
 			case <-ctx.Done():
@@ -496,6 +503,10 @@ func (c *Cluster) receive(ctx context.Context) {
 		case *redis.Subscription:
 			if m.Kind == "subscribe" {
 				c.subscribed.Store(true)
+				select { // beat now rather than at the next tick
+				case c.kick <- struct{}{}:
+				default:
+				}
 			}
 		case *redis.Message:
 			c.deliver(m.Payload)
@@ -752,6 +763,8 @@ func (c *Cluster) maintain(ctx context.Context) {
 			return
 		case <-beat.C:
 			c.heartbeat(ctx)
+		case <-c.kick:
+			c.heartbeat(ctx)
 		case <-sweep.C:
 			if c.beating.Load() {
 				c.expireGrace(ctx)
@@ -887,6 +900,7 @@ func (c *Cluster) reconcile(ctx context.Context) bool {
 		}
 	}
 	ok := true
+	defer func() { c.log.Info("cluster: reconciled this node's participants with Redis", "rooms", len(byRoom), "complete", ok) }()
 	for room, here := range byRoom {
 		gone := map[string]bool{}
 		for _, a := range here {
@@ -941,12 +955,17 @@ func (c *Cluster) reconcileRoom(st *roomState, out *clusterOutbox, here []*clust
 				m.Info.Reconnecting = false
 				broadcast(st, out, m, mustMarshal(protocol.PeerUpdated{Type: protocol.TypePeerUpdated, Participant: m.Info}))
 			}
-		case m == nil && !gone[a.id]: // Redis lost the room: restore it silently
+		case m == nil && !gone[a.id]:
+			// Redis lost the room: put the participant back, and announce
+			// it; clients take peer_joined of a peer they know as an
+			// update, and one who joined meanwhile learns of it.
 			m = &member{Info: info, Gen: a.gen, Waiting: waiting, Node: c.node}
 			m.Info.Reconnecting = false
 			if waiting {
 				st.Lobby = append(st.Lobby, m)
+				toHosts(st, out, mustMarshal(protocol.Knock{Type: protocol.TypeKnock, Participant: m.Info}))
 			} else {
+				broadcast(st, out, nil, mustMarshal(protocol.PeerJoined{Type: protocol.TypePeerJoined, Participant: m.Info}))
 				st.Members = append(st.Members, m)
 				slices.SortStableFunc(st.Members, func(x, y *member) int { return int(x.Info.JoinedAt - y.Info.JoinedAt) })
 			}

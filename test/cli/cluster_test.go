@@ -1,0 +1,304 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/peercall/peercall/internal/redistest"
+	"github.com/peercall/peercall/internal/testutil"
+)
+
+// Cluster mode, end to end: real peercall serve processes sharing a real
+// redis-server, real peercall join participants, all on loopback in this
+// test binary's network namespace.
+
+const (
+	clusterSessionSecret = "cluster-test-session-secret-0123"
+	clusterTURNSecret    = "cluster-test-turn-secret"
+)
+
+// clusterNode starts a node of the cluster in redis r.
+func clusterNode(t *testing.T, r *redistest.Server, id string, extra ...string) *server {
+	t.Helper()
+	return serve(t, append([]string{"--redis", r.URL(), "--node-id", id, "--session-secret", clusterSessionSecret,
+		"--turn-secret", clusterTURNSecret, "--turn-allow-loopback", "--resume-grace", "20s"}, extra...)...)
+}
+
+// balancer is a TCP load balancer in front of some nodes: each new
+// connection goes to the first backend that accepts it, as behind a load
+// balancer whose health checks have dropped dead nodes.
+func balancer(t *testing.T, backends ...*server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				for _, b := range backends {
+					up, err := net.DialTimeout("tcp", strings.TrimPrefix(b.url, "http://"), time.Second)
+					if err != nil {
+						continue
+					}
+					defer up.Close()
+					go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite() }()
+					io.Copy(c, up)
+					return
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+type health struct {
+	Status       string `json:"status"`
+	Participants int    `json:"participants"`
+	Cluster      struct {
+		Node    string `json:"node"`
+		Nodes   int    `json:"nodes"`
+		Problem string `json:"problem"`
+	} `json:"cluster"`
+}
+
+func healthz(url string) (int, health, error) {
+	resp, err := http.Get(url + "/healthz")
+	if err != nil {
+		return 0, health{}, err
+	}
+	defer resp.Body.Close()
+	var h health
+	err = json.NewDecoder(resp.Body).Decode(&h)
+	return resp.StatusCode, h, err
+}
+
+// participant is a running peercall join.
+type participant struct {
+	name           string
+	cmd            *exec.Cmd
+	stdout, stderr *testutil.Buffer
+	done           chan error
+}
+
+func startParticipant(ctx context.Context, t *testing.T, url, room, name string, args ...string) *participant {
+	t.Helper()
+	p := &participant{name: name, stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}, done: make(chan error, 1)}
+	p.cmd = exec.CommandContext(ctx, binary(t), append([]string{"join", "--url", url, "--room", room, "--name", name, "--json", "--verbose"}, args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s's log:\n%s", name, p.stderr)
+		}
+	})
+	return p
+}
+
+type clusterReport struct {
+	ParticipantID string `json:"participant_id"`
+	Peers         []struct {
+		ID          string `json:"id"`
+		Name        string `json:"name"`
+		Video       struct {
+			Packets  int   `json:"packets"`
+			MaxGapMS int64 `json:"max_gap_ms"`
+		} `json:"video"`
+		Audio struct {
+			Packets int `json:"packets"`
+		} `json:"audio"`
+	} `json:"peers"`
+}
+
+func (p *participant) wait(t *testing.T) clusterReport {
+	t.Helper()
+	if err := <-p.done; err != nil {
+		t.Fatalf("%s: %v\n%s", p.name, err, p.stderr)
+	}
+	var r clusterReport
+	if err := json.Unmarshal(bytes.TrimSpace([]byte(p.stdout.String())), &r); err != nil {
+		t.Fatalf("%s: report %q: %v", p.name, p.stdout, err)
+	}
+	return r
+}
+
+func waitMedia(t *testing.T, ps ...*participant) {
+	t.Helper()
+	testutil.Eventually(t, 45*time.Second, func() error {
+		for _, p := range ps {
+			if !strings.Contains(p.stderr.String(), "first video packet") {
+				return fmt.Errorf("%s has no video yet", p.name)
+			}
+		}
+		return nil
+	})
+}
+
+func TestAMeshSpreadOverThreeNodesConnectsWithFullMedia(t *testing.T) {
+	r := redistest.Start(t)
+	nodes := []*server{clusterNode(t, r, "node1"), clusterNode(t, r, "node2"), clusterNode(t, r, "node3")}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	names := []string{"alice", "bob", "carol", "dave"}
+	var ps []*participant
+	for i, name := range names {
+		ps = append(ps, startParticipant(ctx, t, nodes[i%3].url, "mesh", name, "--expect-peers", "3", "--timeout", "90s"))
+	}
+	ids := map[string]string{}
+	reports := make([]clusterReport, len(ps))
+	for i, p := range ps {
+		reports[i] = p.wait(t)
+		ids[reports[i].ParticipantID] = p.name
+	}
+	for i, rep := range reports {
+		if len(rep.Peers) != 3 {
+			t.Fatalf("%s (on node%d) saw %d peers", names[i], i%3+1, len(rep.Peers))
+		}
+		for _, peer := range rep.Peers {
+			if ids[peer.ID] == "" || ids[peer.ID] == names[i] {
+				t.Fatalf("%s saw an unknown peer %q", names[i], peer.ID)
+			}
+			if peer.Video.Packets == 0 || peer.Audio.Packets == 0 {
+				t.Fatalf("%s got no media from %s: %+v", names[i], peer.Name, peer)
+			}
+		}
+	}
+	for _, n := range nodes {
+		code, h, err := healthz(n.url)
+		if err != nil || code != http.StatusOK || h.Cluster.Nodes != 3 {
+			t.Fatalf("%s: %d %+v %v", n.url, code, h, err)
+		}
+	}
+}
+
+func TestParticipantsOfAKilledNodeResumeThroughAnotherUnseen(t *testing.T) {
+	r := redistest.Start(t)
+	n1, n2 := clusterNode(t, r, "node1"), clusterNode(t, r, "node2")
+	lb := balancer(t, n2, n1) // bob lands on node2 until it dies
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	alice := startParticipant(ctx, t, n1.url, "kill", "alice", "--expect-peers", "1", "--duration", "25s")
+	bob := startParticipant(ctx, t, lb, "kill", "bob", "--expect-peers", "1", "--duration", "25s")
+	waitMedia(t, alice, bob)
+	if _, h, _ := healthz(n2.url); h.Participants != 1 {
+		t.Fatalf("node2 holds %d participants, want bob", h.Participants)
+	}
+
+	n2.cmd.Process.Kill()
+	<-n2.exited
+	killed := time.Now()
+	testutil.Eventually(t, 20*time.Second, func() error {
+		_, h, err := healthz(n1.url)
+		if err != nil {
+			return err
+		}
+		if h.Participants != 2 {
+			return fmt.Errorf("node1 holds %d participants", h.Participants)
+		}
+		return nil
+	})
+	t.Logf("bob resumed through node1 %v after node2 was killed", time.Since(killed).Round(time.Millisecond))
+
+	ra, rb := alice.wait(t), bob.wait(t)
+	if len(ra.Peers) != 1 || ra.Peers[0].ID != rb.ParticipantID || len(rb.Peers) != 1 || rb.Peers[0].ID != ra.ParticipantID {
+		t.Fatalf("alice %+v, bob %+v: want the same two participants throughout", ra, rb)
+	}
+	if strings.Contains(alice.stderr.String(), " left: ") {
+		t.Fatalf("alice saw bob leave:\n%s", alice.stderr)
+	}
+	for _, rep := range []clusterReport{ra, rb} {
+		if gap := rep.Peers[0].Video.MaxGapMS; gap > 1000 {
+			t.Errorf("video from %s stopped for %d ms", rep.Peers[0].Name, gap)
+		}
+	}
+	t.Logf("longest video gaps: %d and %d ms", ra.Peers[0].Video.MaxGapMS, rb.Peers[0].Video.MaxGapMS)
+}
+
+func TestARedisOutageKeepsCallsUpAndRefusesNewJoinsClearly(t *testing.T) {
+	r := redistest.Start(t)
+	n1, n2 := clusterNode(t, r, "node1"), clusterNode(t, r, "node2")
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	alice := startParticipant(ctx, t, n1.url, "outage", "alice", "--expect-peers", "1", "--duration", "30s")
+	bob := startParticipant(ctx, t, n2.url, "outage", "bob", "--expect-peers", "1", "--duration", "30s")
+	waitMedia(t, alice, bob)
+
+	r.Stop()
+	testutil.Eventually(t, 15*time.Second, func() error {
+		code, h, err := healthz(n1.url)
+		if err != nil {
+			return err
+		}
+		if code != http.StatusServiceUnavailable || h.Status != "degraded" || h.Cluster.Problem == "" {
+			return fmt.Errorf("healthz %d %+v", code, h)
+		}
+		return nil
+	})
+	late := join(ctx, t, "--url", n1.url, "--room", "outage", "--name", "late", "--timeout", "20s", "--expect-peers", "2")
+	if late.code == 0 || !strings.Contains(late.stderr, "unavailable") {
+		t.Fatalf("a join during the outage: exit %d, %s", late.code, late.stderr)
+	}
+	t.Logf("a join during the outage: %s", strings.TrimSpace(late.stderr))
+
+	r.Restart(t) // an unpersisted Redis comes back empty
+	testutil.Eventually(t, 20*time.Second, func() error {
+		for _, n := range []*server{n1, n2} {
+			if code, h, err := healthz(n.url); err != nil || code != http.StatusOK {
+				return fmt.Errorf("%s: %d %+v %v", n.url, code, h, err)
+			}
+		}
+		return nil
+	})
+	// The nodes put alice and bob back: a newcomer calls both.
+	var wg sync.WaitGroup
+	var carol joinResult
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		carol = join(ctx, t, "--url", n2.url, "--room", "outage", "--name", "carol", "--timeout", "40s", "--expect-peers", "2")
+	}()
+	ra, rb := alice.wait(t), bob.wait(t)
+	wg.Wait()
+	if carol.code != 0 || len(carol.report.Peers) != 2 {
+		t.Fatalf("carol after the outage: exit %d, peers %+v\n%s", carol.code, carol.report.Peers, carol.stderr)
+	}
+	for i, rep := range []clusterReport{ra, rb} {
+		other := []string{"bob", "alice"}[i]
+		found := false
+		for _, p := range rep.Peers {
+			if p.Name != other {
+				continue
+			}
+			found = true
+			if p.Video.MaxGapMS > 1000 {
+				t.Errorf("video from %s stopped for %d ms during the outage", other, p.Video.MaxGapMS)
+			}
+			t.Logf("longest gap in the video from %s: %d ms", other, p.Video.MaxGapMS)
+		}
+		if !found {
+			t.Errorf("%s's report lacks %s: %+v", []string{"alice", "bob"}[i], other, rep.Peers)
+		}
+	}
+	if strings.Contains(alice.stderr.String(), "bob left") || strings.Contains(bob.stderr.String(), "alice left") {
+		t.Fatalf("someone saw the other leave:\nalice:\n%s\nbob:\n%s", alice.stderr, bob.stderr)
+	}
+}
