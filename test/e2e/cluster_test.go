@@ -2,14 +2,17 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/peercall/peercall/internal/browsertest"
 	"github.com/peercall/peercall/internal/config"
 	"github.com/peercall/peercall/internal/redistest"
 	"github.com/peercall/peercall/internal/servertest"
+	"github.com/peercall/peercall/internal/testutil"
 )
 
 // TestBrowsersOnTwoClusterNodesCallEachOther puts Alice's browser on one
@@ -51,4 +54,26 @@ func TestBrowsersOnTwoClusterNodesCallEachOther(t *testing.T) {
 		}
 	}
 	alice.Screenshot(filepath.Join("artifacts", "cluster-call.png"))
+
+	// Redis goes away: a newcomer is told clearly, the call goes on.
+	carol := newPage(t, b, browsertest.Named("carol"))
+	openPrejoin(t, carol, n1.URL, room)
+	r.Stop()
+	testutil.Eventually(t, 15*time.Second, func() error {
+		res, err := http.Get(n1.URL + "/healthz")
+		if err != nil {
+			return err
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusServiceUnavailable {
+			return fmt.Errorf("healthz %d", res.StatusCode)
+		}
+		return nil
+	})
+	carol.SetValue("#pre-name", "Carol")
+	carol.Click("#pre-join")
+	carol.Wait(0, "the unavailable screen", `document.body.dataset.view === 'error' && document.body.dataset.errorCode === 'unavailable' && /briefly unavailable/.test(document.getElementById('error-title').textContent) && !document.getElementById('error-retry').hidden`)
+	carol.Screenshot(filepath.Join("artifacts", "cluster-unavailable.png"))
+	waitRemoteVideos(t, alice, 1)
+	waitRemoteVideos(t, bob, 1)
 }

@@ -74,6 +74,9 @@ function showCallError(err, room) {
     case 'timeout':
       showError('Can\'t reach the server', 'Check your internet connection and try again.', { retry: 'Try again' });
       break;
+    case 'unavailable':
+      showError('The service is briefly unavailable', 'The server can\'t reach its room service right now. Calls in progress are not affected; try joining again in a moment.', { retry: 'Try again' });
+      break;
     case 'server_shutdown':
       showError('The server is restarting', 'The call ended because the server is restarting. Rejoin in a moment.', { retry: 'Rejoin' });
       break;
