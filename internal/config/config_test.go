@@ -88,6 +88,10 @@ func TestBadConfigurationIsRefusedClearly(t *testing.T) {
 		{"an http URL as ICE server is refused", []string{"--ice-server", "http://example.org"}, nil, "scheme"},
 		{"a stray argument is refused", []string{"extra"}, nil, "unexpected argument"},
 		{"an unknown log level is refused", []string{"--log-level", "loud"}, nil, "log-level"},
+		{"a Redis address that is not a URL is refused", []string{"--redis", "localhost:6379"}, nil, "redis://"},
+		{"cluster mode without a shared session secret is refused", []string{"--redis", "redis://127.0.0.1:6379/0", "--turn-secret", "t"}, nil, "session-secret"},
+		{"cluster mode without a shared TURN secret is refused", nil, map[string]string{"PEERCALL_REDIS": "redis://127.0.0.1:6379/0", "PEERCALL_SESSION_SECRET": "0123456789abcdef"}, "turn-secret"},
+		{"a node ID with a colon is refused", []string{"--node-id", "a:b"}, nil, "node-id"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
