@@ -108,6 +108,9 @@ type Config struct {
 	// NodeID names this node in a cluster (logs, metrics). Default: random
 	// at each start.
 	NodeID string `yaml:"node_id"`
+	// RedisPrefix starts every Redis key and channel of the cluster, so
+	// that several clusters can share one Redis. Default "peercall:".
+	RedisPrefix string `yaml:"redis_prefix"`
 }
 
 // Defaults.
@@ -224,6 +227,9 @@ func (c *Config) Validate() error {
 		if c.TURNEnabled() && c.TURNSecret == "" {
 			return bad("redis", "cluster mode needs --turn-secret, the same on every node, so that TURN credentials minted by one node work on all")
 		}
+	}
+	if len(c.RedisPrefix) > 64 || strings.ContainsAny(c.RedisPrefix, " \x00") {
+		return bad("redis-prefix", "%q: use up to 64 characters without spaces", c.RedisPrefix)
 	}
 	if len(c.NodeID) > 64 || strings.ContainsAny(c.NodeID, " \x00:") {
 		return bad("node-id", "%q: use up to 64 characters without spaces or colons", c.NodeID)

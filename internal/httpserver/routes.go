@@ -56,10 +56,10 @@ func (s *Server) createRoom(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"room": NewRoomName()})
 }
 
-// healthz reports the node's state: 200 "ok", or, in a cluster whose
-// Redis this node cannot reach, 503 "degraded" (calls in progress keep
-// their media; new joins are refused), so that a load balancer sends new
-// clients elsewhere.
+// healthz reports the node's state: 200 "ok"; or 503 "degraded" in a
+// cluster whose Redis this node cannot reach (calls in progress keep their
+// media; new joins are refused); or 503 "draining" while it shuts down; so
+// that a load balancer sends new clients elsewhere.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	st := s.backend.Stats()
 	body := map[string]any{
@@ -78,7 +78,13 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 			body["status"], code = "degraded", http.StatusServiceUnavailable
 			cl["problem"] = cs.Problem
 		}
+		if cs.ConfigMismatch {
+			cl["config_mismatch"] = "this node's session secret, TURN secret, API keys or room limits differ from the other nodes'"
+		}
 		body["cluster"] = cl
+	}
+	if s.draining.Load() {
+		body["status"], code = "draining", http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, body)
 }

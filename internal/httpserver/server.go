@@ -5,7 +5,9 @@ package httpserver
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,16 +32,17 @@ import (
 
 // Server is a running peercall server.
 type Server struct {
-	cfg     config.Config
-	log     *slog.Logger
-	backend room.Backend
-	cluster *room.Cluster // nil on a single node
-	signal  *signal.Server
-	turn    *turnserver.Server // nil when disabled
-	ice     []config.ICEServer // external ICE servers
-	webFS   fs.FS
-	reg     *prometheus.Registry
-	started time.Time
+	cfg      config.Config
+	log      *slog.Logger
+	backend  room.Backend
+	cluster  *room.Cluster // nil on a single node
+	draining atomic.Bool   // Shutdown has begun
+	signal   *signal.Server
+	turn     *turnserver.Server // nil when disabled
+	ice      []config.ICEServer // external ICE servers
+	webFS    fs.FS
+	reg      *prometheus.Registry
+	started  time.Time
 
 	ln      net.Listener
 	http    *http.Server
@@ -131,6 +135,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			LocalOptions: ro,
 			Redis:        redis.NewClient(ropts),
 			NodeID:       cfg.NodeID,
+			KeyPrefix:    cfg.RedisPrefix,
+			ConfigCheck:  clusterConfigCheck(cfg),
 			Logger:       log.With("component", "cluster"),
 		})
 		if err != nil {
@@ -166,6 +172,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	return s, nil
+}
+
+// clusterConfigCheck hashes the settings every node of a cluster must
+// share: secrets, access-token keys and room limits.
+func clusterConfigCheck(cfg config.Config) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "peercall cluster check v1\x00%s\x00%s\x00%q\x00%d\x00%d\x00%v",
+		cfg.SessionSecret, cfg.TURNSecret, cfg.APIKeys, cfg.MaxParticipants, cfg.ResumeGrace, len(cfg.APIKeys) == 0)
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // closeListeners undoes New's listens when a later step fails.
@@ -205,6 +220,7 @@ func (s *Server) Serve() error {
 // Shutdown tells connected clients the server is going away, closes their
 // connections, stops HTTP and TURN, and waits until ctx expires at most.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
 	errs := []error{s.signal.Shutdown(ctx), s.http.Shutdown(ctx)}
 	if s.turn != nil {
 		errs = append(errs, s.turn.Close())

@@ -44,7 +44,11 @@ type ClusterOptions struct {
 	// OpTimeout bounds one change to a room, waiting for its lock
 	// included. Default 3s.
 	OpTimeout time.Duration
-	Logger    *slog.Logger
+	// ConfigCheck summarises the settings every node must share (a hash
+	// of the secrets and limits). The first node stores it; a node whose
+	// check differs logs an error and reports ConfigMismatch.
+	ConfigCheck string
+	Logger      *slog.Logger
 }
 
 // Cluster is a Backend whose rooms live in Redis, shared by any number of
@@ -68,6 +72,10 @@ type Cluster struct {
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 
+	token      string      // this process's heartbeat value
+	beaten     atomic.Bool // a heartbeat of this process has been stored
+	mismatch   atomic.Bool // this node's ConfigCheck differs from the cluster's
+	lastLog    atomic.Int64
 	beating    atomic.Bool // the last heartbeat reached Redis
 	subscribed atomic.Bool // the node's channel is subscribed
 	lastErr    atomic.Pointer[string]
@@ -88,6 +96,9 @@ type ClusterStats struct {
 	Nodes int
 	// RedisRTT is the round trip of the last heartbeat.
 	RedisRTT time.Duration
+	// ConfigMismatch reports that this node's shared settings differ
+	// from the cluster's (see ClusterOptions.ConfigCheck).
+	ConfigMismatch bool
 	// RedisCommands counts commands sent (a script is one); RedisErrors
 	// those that failed.
 	RedisCommands uint64
@@ -130,6 +141,7 @@ func NewCluster(opts ClusterOptions) (*Cluster, error) {
 		local:  map[string]*clusterAttachment{},
 		rooms:  map[string]int{},
 		kick:   make(chan struct{}, 1),
+		token:  rand.Text(),
 	}
 	c.rules = opts.LocalOptions.rules(c.resume)
 	c.rdb.AddHook(countHook{c})
@@ -177,11 +189,12 @@ func (c *Cluster) Stats() Stats {
 // ClusterStats reports this node's view of the cluster.
 func (c *Cluster) ClusterStats() ClusterStats {
 	st := ClusterStats{
-		Node:          c.node,
-		Nodes:         int(c.nodes.Load()),
-		RedisRTT:      time.Duration(c.rtt.Load()),
-		RedisCommands: c.cmds.Load(),
-		RedisErrors:   c.cmdErrs.Load(),
+		Node:           c.node,
+		Nodes:          int(c.nodes.Load()),
+		RedisRTT:       time.Duration(c.rtt.Load()),
+		RedisCommands:  c.cmds.Load(),
+		RedisErrors:    c.cmdErrs.Load(),
+		ConfigMismatch: c.mismatch.Load(),
 	}
 	st.Healthy = c.healthy()
 	if !st.Healthy {
@@ -200,10 +213,15 @@ func (c *Cluster) Health() error {
 
 func (c *Cluster) healthy() bool { return c.beating.Load() && c.subscribed.Load() }
 
+// problem records why the node cannot use Redis, and logs it when the
+// node was healthy, and then every 30 s at most.
 func (c *Cluster) problem(what string, err error) {
 	s := what + ": " + err.Error()
-	if old := c.lastErr.Swap(&s); c.healthy() || *old != s {
-		c.log.Warn("cluster: Redis problem", "what", what, "err", err)
+	c.lastErr.Store(&s)
+	now := time.Now().UnixNano()
+	if last := c.lastLog.Load(); c.healthy() || now-last > int64(30*time.Second) {
+		c.lastLog.Store(now)
+		c.log.Warn("cluster: cannot use Redis; joins are refused until it is back", "what", what, "err", err)
 	}
 }
 
@@ -288,6 +306,11 @@ func graceMember(room, id string, gen uint64) string {
 	return room + "\x00" + id + "\x00" + strconv.FormatUint(gen, 10)
 }
 
+// stateVersion is the format of the room state this code stores. A node
+// refuses to change a room stored in a newer format (a rolling upgrade
+// across a format change), rather than garble it.
+const stateVersion = 1
+
 // op applies f to room name under its lock and commits the result. It
 // returns what a "take" op of f took.
 func (c *Cluster) op(ctx context.Context, name string, f func(st *roomState, out *clusterOutbox) error) ([]string, error) {
@@ -317,6 +340,10 @@ func (c *Cluster) op(ctx context.Context, name string, f func(st *roomState, out
 			c.release(lockKey, token)
 			return nil, fmt.Errorf("room %q: stored state is corrupt: %w", name, err)
 		}
+		if st.V > stateVersion {
+			c.release(lockKey, token)
+			return nil, fmt.Errorf("%w: room %q was stored by a newer peercall (format %d; this node knows %d): upgrade this node", ErrUnavailable, name, st.V, stateVersion)
+		}
 	}
 	out := &clusterOutbox{c: c}
 	if err := f(st, out); err != nil {
@@ -326,6 +353,7 @@ func (c *Cluster) op(ctx context.Context, name string, f func(st *roomState, out
 	state := ""
 	args := []any{token, "", c.opts.MaxHeldFrames, c.graceTTL(), len(st.Members)}
 	if !st.empty() {
+		st.V = stateVersion
 		b, err := json.Marshal(st)
 		if err != nil {
 			c.release(lockKey, token)
@@ -780,7 +808,7 @@ func (c *Cluster) heartbeat(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Heartbeat+c.opts.OpTimeout)
 	defer cancel()
 	start := time.Now()
-	prev, err := c.rdb.SetArgs(ctx, c.key("node:"+c.node), start.UnixMilli(), redis.SetArgs{Get: true, TTL: c.opts.NodeTTL}).Result()
+	prev, err := c.rdb.SetArgs(ctx, c.key("node:"+c.node), c.token, redis.SetArgs{Get: true, TTL: c.opts.NodeTTL}).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		c.beating.Store(false)
 		c.problem("heartbeat", err)
@@ -788,12 +816,20 @@ func (c *Cluster) heartbeat(ctx context.Context) {
 	}
 	c.rtt.Store(int64(time.Since(start)))
 	c.ps.Ping(ctx) // a dead subscription shows itself as an error in receive
-	if prev == "" || !c.beating.Load() {
+	// Our own token means nothing happened since the last beat. Nothing
+	// means Redis lost it (or we were away longer than the TTL); another
+	// token means an earlier process of this node ID that just died (a
+	// quick restart) — or, if we had beaten already, a second live
+	// process with our node ID. Either way, reconcile.
+	if prev != "" && prev != c.token && c.beaten.Load() {
+		c.log.Error("cluster: another process uses this node ID; give every node its own --node-id", "node", c.node)
+	}
+	if prev != c.token || !c.beating.Load() {
 		if err := c.rdb.SAdd(ctx, c.key("nodes"), c.node).Err(); err != nil {
 			c.problem("register node", err)
 			return
 		}
-		if prev == "" && !c.reconcile(ctx) {
+		if prev != c.token && !c.reconcile(ctx) {
 			// Try again at the next beat.
 			c.rdb.Del(ctx, c.key("node:"+c.node))
 			return
@@ -802,8 +838,31 @@ func (c *Cluster) heartbeat(ctx context.Context) {
 			c.log.Info("cluster: connected to Redis", "rtt", time.Since(start))
 		}
 	}
+	c.beaten.Store(true)
 	c.beating.Store(true)
+	c.checkConfig(ctx)
 	c.takeOverDeadNodes(ctx)
+}
+
+// checkConfig compares this node's shared settings with the cluster's: the
+// check stored by the nodes that agree on it, which keep it alive. Once
+// every node has new settings (a rolling change), the old check expires.
+func (c *Cluster) checkConfig(ctx context.Context) {
+	if c.opts.ConfigCheck == "" {
+		return
+	}
+	k, ttl := c.key("config-check"), 3*c.opts.NodeTTL
+	stored, err := c.rdb.SetArgs(ctx, k, c.opts.ConfigCheck, redis.SetArgs{Mode: "NX", Get: true, TTL: ttl}).Result()
+	if errors.Is(err, redis.Nil) || (err == nil && stored == c.opts.ConfigCheck) {
+		if err == nil {
+			c.rdb.PExpire(ctx, k, ttl)
+		}
+		c.mismatch.Store(false)
+		return
+	}
+	if err == nil && !c.mismatch.Swap(true) {
+		c.log.Error("cluster: this node's session secret, TURN secret or room limits differ from the other nodes'; resumes and TURN through other nodes will fail", "node", c.node)
+	}
 }
 
 func (c *Cluster) takeOverDeadNodes(ctx context.Context) {
@@ -900,7 +959,9 @@ func (c *Cluster) reconcile(ctx context.Context) bool {
 		}
 	}
 	ok := true
-	defer func() { c.log.Info("cluster: reconciled this node's participants with Redis", "rooms", len(byRoom), "complete", ok) }()
+	defer func() {
+		c.log.Info("cluster: reconciled this node's participants with Redis", "rooms", len(byRoom), "complete", ok)
+	}()
 	for room, here := range byRoom {
 		gone := map[string]bool{}
 		for _, a := range here {

@@ -363,3 +363,37 @@ func TestClusterSurvivesARedisOutage(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterANodeRestartedQuicklyUnderItsIDLetsItsOldParticipantsTimeOut(t *testing.T) {
+	tc := newTestCluster(t, 2, nil)
+	alice, aliceSink := join(t, tc.nodes[0], "demo", "alice")
+	_, _ = join(t, tc.nodes[1], "demo", "bob")
+	waitFrames(t, aliceSink, "peer_joined")
+	tc.clients[1].Close() // node2 crashes…
+	// …and comes back at once, before its heartbeat key expires, with
+	// none of its old connections.
+	again, err := room.NewCluster(room.ClusterOptions{
+		LocalOptions: room.LocalOptions{MaxParticipants: 6, Grace: 3 * time.Second, SessionSecret: []byte("cluster secret")},
+		Redis:        tc.redis.Client(t), NodeID: "node2", Heartbeat: 100 * time.Millisecond, NodeTTL: 600 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	waitFrames(t, aliceSink, "peer_joined", "peer_updated(reconnecting)", "peer_left(timeout)")
+	if err := alice.Relay(protocol.TypeOffer, "x", []byte(`{}`)); !errors.Is(err, room.ErrUnknownPeer) {
+		t.Fatal(err)
+	}
+}
+
+func TestClusterANodeWithOtherSecretsIsReported(t *testing.T) {
+	check := "a"
+	tc := newTestCluster(t, 2, func(o *room.ClusterOptions) { o.ConfigCheck = check; check = "b" })
+	testutil.Eventually(t, 5*time.Second, func() error {
+		a, b := tc.nodes[0].ClusterStats().ConfigMismatch, tc.nodes[1].ClusterStats().ConfigMismatch
+		if a == b {
+			return fmt.Errorf("mismatch reported by node1 %v, node2 %v; want exactly one", a, b)
+		}
+		return nil
+	})
+}

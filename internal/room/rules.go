@@ -19,6 +19,8 @@ import (
 type roomState struct {
 	name string // not stored: the key says it
 
+	V int `json:"v"` // format version, stateVersion when stored
+
 	Members []*member `json:"members"` // oldest first
 	Lobby   []*member `json:"lobby,omitempty"`
 	Locked  bool      `json:"locked,omitempty"`
