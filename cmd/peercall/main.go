@@ -29,7 +29,7 @@ Usage:
   peercall serve [flags]     run the call service: web app, signaling, STUN/TURN
   peercall join  [flags]     join a room as a headless participant (bots, tests)
   peercall token [flags]     mint an access token for token mode
-  peercall bench <suite>     benchmarks against comparable systems (suite: signal)
+  peercall bench <suite>     benchmarks against comparable systems (suites: signal, turn, call)
   peercall version           print the version
 
 Run "peercall <command> -h" for a command's flags.

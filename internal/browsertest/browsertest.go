@@ -22,45 +22,21 @@ package browsertest
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"sync"
 	"testing"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/peercall/peercall/internal/chromium"
 )
 
 // ErrNoBrowser is returned (and tests are skipped with it) when no Chromium
 // binary is installed.
-var ErrNoBrowser = errors.New("browsertest: no chromium binary found")
+var ErrNoBrowser = chromium.ErrNoBrowser
 
-// Candidate Chromium binaries, most specific first. /usr/lib/chromium/chromium
-// is Debian's real binary; /usr/bin/chromium is a wrapper script.
-var execPaths = []string{
-	"/usr/lib/chromium/chromium",
-	"/usr/bin/chromium",
-	"/usr/bin/chromium-browser",
-	"/usr/bin/google-chrome",
-}
-
-// ExecPath returns the Chromium binary to run: $PEERCALL_CHROMIUM if set,
-// else the first installed of the usual paths.
-func ExecPath() (string, error) {
-	if p := os.Getenv("PEERCALL_CHROMIUM"); p != "" {
-		return p, nil
-	}
-	for _, p := range execPaths {
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p, nil
-	}
-	return "", ErrNoBrowser
-}
+// ExecPath returns the Chromium binary to run (chromium.ExecPath).
+func ExecPath() (string, error) { return chromium.ExecPath() }
 
 // Browser is one headless Chromium process. Pages made with NewPage share it
 // and are isolated from each other (separate cookies, storage and
@@ -96,37 +72,8 @@ func WithFlag(name string, value any) Option {
 // WithExecPath runs a specific browser binary.
 func WithExecPath(path string) Option { return func(o *options) { o.execPath = path } }
 
-// Flags returns the Chromium flags Start uses (besides chromedp's defaults)
-// for a browser in a loopback-only namespace with fake media devices.
-func Flags(fakeUI bool) []chromedp.ExecAllocatorOption {
-	f := []chromedp.ExecAllocatorOption{
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		// Three fake cameras (640x480 test patterns) and microphones
-		// (beeps), so device switching can be tested. Chromium gives fake
-		// camera 0 I420 frames, camera 1 Y16 (a depth format that WebRTC
-		// does not encode) and camera 2 MJPEG: switch between 0 and 2.
-		chromedp.Flag("use-fake-device-for-media-stream", "device-count=3"),
-		// Without this Chrome gathers no ICE candidate on loopback, and a
-		// call in a loopback-only namespace silently stays "new".
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		// getDisplayMedia picks the whole (fake) screen without a picker.
-		chromedp.Flag("auto-select-desktop-capture-source", "Entire screen"),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-features", "Translate,MediaRouter,OptimizationHints,DialMediaRouteProvider"),
-		chromedp.Flag("mute-audio", true),
-	}
-	if fakeUI {
-		f = append(f, chromedp.Flag("use-fake-ui-for-media-stream", true))
-	}
-	return f
-}
+// Flags returns the Chromium flags Start uses (chromium.Flags).
+func Flags(fakeUI bool) []chromedp.ExecAllocatorOption { return chromium.Flags(fakeUI) }
 
 // Start starts a headless Chromium with a fresh profile in t.TempDir and
 // closes it when the test ends. It skips the test if no Chromium is
