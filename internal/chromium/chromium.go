@@ -73,4 +73,3 @@ func Flags(fakeUI bool) []chromedp.ExecAllocatorOption {
 	}
 	return f
 }
-

@@ -44,6 +44,7 @@ func (s *Server) newMetrics() *prometheus.Registry {
 		gauge("turn_allocations", "Current TURN allocations.", func() float64 { return float64(s.turn.Stats().Allocations) })
 		counter("turn_allocations_total", "TURN allocations created.", func() float64 { return float64(s.turn.Stats().AllocationsTotal) })
 		counter("turn_relayed_bytes_total", "Bytes relayed by TURN, both directions.", func() float64 { return float64(s.turn.Stats().RelayedBytes) })
+		counter("turn_fast_path_packets_total", "ChannelData packets relayed by peercall's batched fast path (the rest go through pion/turn).", func() float64 { return float64(s.turn.Stats().FastPathPackets) })
 		counter("turn_auth_failures_total", "TURN requests refused for bad or expired credentials.", func() float64 { return float64(s.turn.Stats().AuthFailures) })
 		counter("turn_quota_rejections_total", "TURN allocations refused by the per-participant quota.", func() float64 { return float64(s.turn.Stats().QuotaRejections) })
 		counter("turn_peer_denials_total", "TURN permissions refused by the relay peer filter.", func() float64 { return float64(s.turn.Stats().PeerDenials) })

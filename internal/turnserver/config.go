@@ -90,6 +90,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for credential expiry. nil: time.Now.
 	Now func() time.Time
+	// PionDataPath relays every packet through pion/turn's own
+	// per-packet handlers, one system call per packet, instead of the
+	// batched fast path for bound channels over UDP (see fastpath.go).
+	// It exists to compare the two (peercall bench turn); leave it off.
+	PionDataPath bool
 }
 
 // settings is a validated Config with defaults applied.

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/turn/v5"
+
+	"github.com/peercall/peercall/internal/turnserver/udpbatch"
 )
 
 // relaySocketBuffer is the buffer size asked for on each relay socket.
@@ -27,10 +29,14 @@ type relayGenerator struct {
 	bindHost  string
 	advertise net.IP
 	bytes     *byteCounter
+	// listener is the listening UDP socket whose allocations this
+	// generator serves, when they take the fast path; nil for TCP and
+	// TLS listeners and with Config.PionDataPath.
+	listener *listenConn
 }
 
-func (s *Server) newRelayGenerator(bytes *byteCounter) *relayGenerator {
-	g := &relayGenerator{srv: s, bytes: bytes, advertise: net.IP(s.st.publicIP.AsSlice())}
+func (s *Server) newRelayGenerator(bytes *byteCounter, listener *listenConn) *relayGenerator {
+	g := &relayGenerator{srv: s, bytes: bytes, listener: listener, advertise: net.IP(s.st.publicIP.AsSlice())}
 	listen := s.st.listenIP
 	if s.st.publicIP.Is4() {
 		g.network, g.bindHost = "udp4", "0.0.0.0"
@@ -67,7 +73,40 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 		g.srv.counters.allocationsTotal.Add(1)
 	}
 	rc := &relayConn{PacketConn: pc, bytes: &g.bytes.n, srv: g.srv, user: conf.UserID, tracked: tracked}
-	return rc, &net.UDPAddr{IP: g.advertise, Port: port}, nil
+	relayAddr := &net.UDPAddr{IP: g.advertise, Port: port}
+	if tracked && g.listener != nil {
+		g.addFastPath(rc, relayAddr)
+	}
+	return rc, relayAddr, nil
+}
+
+// addFastPath gives rc the fast path and registers it for pion's channel
+// events. Without it (should the socket not support it), the relay simply
+// stays on pion's path.
+func (g *relayGenerator) addFastPath(rc *relayConn, relayAddr *net.UDPAddr) {
+	uc, ok := rc.PacketConn.(*net.UDPConn)
+	if !ok {
+		return
+	}
+	bc, err := udpbatch.New(uc)
+	if err != nil {
+		g.srv.st.logger.Debug("turn relay without fast path", "relay", relayAddr, "err", err)
+		return
+	}
+	key, ok := addrPortOf(relayAddr)
+	if !ok {
+		return
+	}
+	rc.fast = &relayFast{
+		bc:       bc,
+		listener: g.listener,
+		addr:     key,
+		pr:       g.srv.relayReaders.NewReader(),
+		pending:  make([]int, 0, relayBatch),
+	}
+	g.srv.mu.Lock()
+	g.srv.relays[key] = rc
+	g.srv.mu.Unlock()
 }
 
 func (g *relayGenerator) listen(conf turn.AllocateListenerConfig) (net.PacketConn, int, error) {
@@ -102,7 +141,8 @@ func (g *relayGenerator) AllocateConn(turn.AllocateConnConfig) (net.Conn, error)
 
 // relayConn is a relay socket that counts the bytes it carries and, once
 // closed, releases its allocation from the user's quota and the count of
-// open allocations.
+// open allocations. With fast set, ReadFrom forwards data from peers with
+// a channel itself (see fastpath.go).
 type relayConn struct {
 	net.PacketConn
 	bytes   *atomic.Uint64
@@ -110,9 +150,13 @@ type relayConn struct {
 	user    string
 	tracked bool
 	closed  atomic.Bool
+	fast    *relayFast // nil: everything goes through pion
 }
 
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	if c.fast != nil {
+		return c.readFast(p)
+	}
 	n, addr, err := c.PacketConn.ReadFrom(p)
 	if n > 0 {
 		c.bytes.Add(uint64(n))
@@ -129,10 +173,20 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 }
 
 func (c *relayConn) Close() error {
-	if c.closed.CompareAndSwap(false, true) && c.tracked {
-		c.srv.quota.release(c.user)
-		c.srv.counters.allocations.Add(-1)
-		c.srv.notifyIdle()
+	if c.closed.CompareAndSwap(false, true) {
+		if c.fast != nil {
+			c.dropChannels()
+			c.srv.mu.Lock()
+			if c.srv.relays[c.fast.addr] == c {
+				delete(c.srv.relays, c.fast.addr)
+			}
+			c.srv.mu.Unlock()
+		}
+		if c.tracked {
+			c.srv.quota.release(c.user)
+			c.srv.counters.allocations.Add(-1)
+			c.srv.notifyIdle()
+		}
 	}
 	return c.PacketConn.Close()
 }

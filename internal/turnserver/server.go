@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/pion/turn/v5"
 
+	"github.com/peercall/peercall/internal/turnserver/udpbatch"
 	"github.com/peercall/peercall/protocol"
 )
 
@@ -30,14 +32,21 @@ type Server struct {
 	quota      *quota
 	counters   counters
 	relayBytes []*byteCounter // one per listening socket
+	listeners  []*listenConn  // the listening UDP sockets with the fast path
 
 	// idle is signalled (without blocking) whenever an allocation or TCP
 	// connection goes away, for Close to re-check.
 	idle chan struct{}
 
+	// relayReaders lends read buffers to fast relay sockets while they
+	// have datagrams; writers are the batches they write to clients.
+	relayReaders *udpbatch.Pool
+	writers      sync.Pool // *udpbatch.Writer
+
 	mu       sync.Mutex // guards the following
 	closing  bool
 	tcpConns map[*trackedConn]struct{}
+	relays   map[netip.AddrPort]*relayConn // fast relay sockets by advertised address
 
 	closeOnce sync.Once
 	closeErr  error
@@ -61,6 +70,12 @@ func New(cfg Config) (*Server, error) {
 		quota:    newQuota(st.quota),
 		idle:     make(chan struct{}, 1),
 		tcpConns: make(map[*trackedConn]struct{}),
+		relays:   make(map[netip.AddrPort]*relayConn),
+	}
+	fast := !cfg.PionDataPath
+	if fast {
+		s.relayReaders = udpbatch.NewPool(relayBatch, relaySlot, channelHeader)
+		s.writers.New = func() any { return udpbatch.NewWriter(relayBatch) }
 	}
 	scfg := turn.ServerConfig{
 		Realm:         st.realm,
@@ -77,12 +92,25 @@ func New(cfg Config) (*Server, error) {
 			},
 		},
 	}
+	if fast {
+		scfg.EventHandler.OnChannelCreated = s.onChannelCreated
+		scfg.EventHandler.OnChannelDeleted = s.onChannelDeleted
+	}
 	for _, pc := range ss.udp {
 		bc := &byteCounter{}
 		s.relayBytes = append(s.relayBytes, bc)
+		conn, listener := pc, (*listenConn)(nil)
+		if uc, ok := pc.(*net.UDPConn); ok && fast {
+			if listener, err = s.newListenConn(uc); err != nil {
+				ss.close()
+				return nil, fmt.Errorf("%w: %v", ErrListen, err)
+			}
+			conn = listener
+			s.listeners = append(s.listeners, listener)
+		}
 		scfg.PacketConnConfigs = append(scfg.PacketConnConfigs, turn.PacketConnConfig{
-			PacketConn:            pc,
-			RelayAddressGenerator: s.newRelayGenerator(bc),
+			PacketConn:            conn,
+			RelayAddressGenerator: s.newRelayGenerator(bc, listener),
 			PermissionHandler:     s.permit,
 		})
 	}
@@ -90,7 +118,7 @@ func New(cfg Config) (*Server, error) {
 	s.relayBytes = append(s.relayBytes, bc)
 	scfg.ListenerConfigs = []turn.ListenerConfig{{
 		Listener:              &trackingListener{Listener: ss.tcp, srv: s},
-		RelayAddressGenerator: s.newRelayGenerator(bc),
+		RelayAddressGenerator: s.newRelayGenerator(bc, nil),
 		PermissionHandler:     s.permit,
 	}}
 	if cfg.TLSListenAddr != "" {
@@ -108,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 		s.relayBytes = append(s.relayBytes, tbc)
 		scfg.ListenerConfigs = append(scfg.ListenerConfigs, turn.ListenerConfig{
 			Listener:              &trackingListener{Listener: tls.NewListener(ln, cfg.TLSConfig), srv: s},
-			RelayAddressGenerator: s.newRelayGenerator(tbc),
+			RelayAddressGenerator: s.newRelayGenerator(tbc, nil),
 			PermissionHandler:     s.permit,
 		})
 	}
@@ -121,7 +149,7 @@ func New(cfg Config) (*Server, error) {
 		st.logger.Warn("turn secret is short; use at least 16 random characters", "length", len(cfg.Secret))
 	}
 	st.logger.Info("turn server listening", "udp", s.udpAddr, "tcp", s.tcpAddr,
-		"sockets", st.sockets, "relay_ip", st.publicIP, "realm", st.realm, "allow_loopback", st.allowLoopback)
+		"sockets", st.sockets, "fast_path", fast, "relay_ip", st.publicIP, "realm", st.realm, "allow_loopback", st.allowLoopback)
 	return s, nil
 }
 

@@ -23,6 +23,10 @@ type Stats struct {
 	// PeerDenials counts CreatePermission and ChannelBind requests refused
 	// by the peer filter (see AllowedPeer).
 	PeerDenials uint64
+	// FastPathPackets counts packets relayed on bound channels by the
+	// batched fast path, in both directions, rather than by pion/turn's
+	// per-packet handlers (see Config.PionDataPath).
+	FastPathPackets uint64
 }
 
 // counters are the server's live counters. Each is an atomic, so Stats is
@@ -33,6 +37,7 @@ type counters struct {
 	authFailures     atomic.Uint64
 	quotaRejections  atomic.Uint64
 	peerDenials      atomic.Uint64
+	fastPackets      atomic.Uint64
 }
 
 // byteCounter counts relayed bytes for one listening socket's relays. It is
@@ -57,5 +62,6 @@ func (s *Server) Stats() Stats {
 		AuthFailures:     s.counters.authFailures.Load(),
 		QuotaRejections:  s.counters.quotaRejections.Load(),
 		PeerDenials:      s.counters.peerDenials.Load(),
+		FastPathPackets:  s.counters.fastPackets.Load(),
 	}
 }
