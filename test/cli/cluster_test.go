@@ -117,9 +117,9 @@ func startParticipant(ctx context.Context, t *testing.T, url, room, name string,
 type clusterReport struct {
 	ParticipantID string `json:"participant_id"`
 	Peers         []struct {
-		ID          string `json:"id"`
-		Name        string `json:"name"`
-		Video       struct {
+		ID    string `json:"id"`
+		Name  string `json:"name"`
+		Video struct {
 			Packets  int   `json:"packets"`
 			MaxGapMS int64 `json:"max_gap_ms"`
 		} `json:"video"`
