@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/peercall/peercall/internal/netns"
 )
 
 // The call suite: call-setup time (issue 6). Two participants join a fresh
@@ -264,7 +266,7 @@ func runCall(ctx context.Context, o Options, scale CallScale) (*Report, error) {
 		return &Report{Suite: "call", Raw: raw}, nil
 	}
 	var raw *callRaw
-	if callInLoopbackNamespace() {
+	if netns.LoopbackOnly() {
 		r, err := measureCall(ctx, spec, o)
 		if err != nil {
 			return nil, err
@@ -282,10 +284,10 @@ func runCall(ctx context.Context, o Options, scale CallScale) (*Report, error) {
 
 // measureCall runs the scenarios. It must run in a loopback-only namespace.
 func measureCall(ctx context.Context, spec callSpec, o Options) (*callRaw, error) {
-	if !callInLoopbackNamespace() {
+	if !netns.LoopbackOnly() {
 		return nil, errors.New("refusing to run: this network namespace has interfaces other than loopback")
 	}
-	if err := callLinkUp("lo"); err != nil {
+	if err := netns.LinkUp("lo"); err != nil {
 		return nil, fmt.Errorf("bring lo up: %w", err)
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(o.Stderr, "bench call: "+format+"\n", a...) }

@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // The call suite creates WebRTC, TURN and browser traffic, which must stay on
@@ -21,21 +18,6 @@ import (
 // itself with CLONE_NEWNET (which needs root) and reads back the raw results
 // from a file. Everything the suite starts (the peercall server, Chromium)
 // is a child of the re-executed process and shares its namespace.
-
-// callInLoopbackNamespace reports whether every network interface this
-// process sees is a loopback interface.
-func callInLoopbackNamespace() bool {
-	ifs, err := net.Interfaces()
-	if err != nil || len(ifs) == 0 {
-		return false
-	}
-	for _, ifi := range ifs {
-		if ifi.Flags&net.FlagLoopback == 0 {
-			return false
-		}
-	}
-	return true
-}
 
 // runCallInNamespace re-executes this program's "bench call" in a new,
 // loopback-only network namespace and returns what it measured. Its
@@ -88,30 +70,4 @@ func runCallInNamespace(ctx context.Context, o Options, spec callSpec) (*callRaw
 		return nil, fmt.Errorf("results of the suite: %w", err)
 	}
 	return &raw, nil
-}
-
-// callLinkUp sets the interface name administratively up (as
-// testutil.LinkUp, which this package does not import: testutil is for
-// tests).
-func callLinkUp(name string) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("get flags of %s: %w", name, err)
-	}
-	if ifr.Uint16()&unix.IFF_UP != 0 {
-		return nil
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("set %s up: %w", name, err)
-	}
-	return nil
 }

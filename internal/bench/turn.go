@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/peercall/peercall/internal/netns"
 )
 
 // The turn suite: the embedded TURN relay (internal/turnserver) against
@@ -184,9 +186,9 @@ func runTurn(ctx context.Context, o Options, sc TurnScale, servers []string) (*R
 	}
 	start := time.Now()
 	var raw turnRaw
-	if turnLoopbackOnly() {
+	if netns.LoopbackOnly() {
 		logf("already in a loopback-only network namespace")
-		if err := turnLinkUp("lo"); err != nil {
+		if err := netns.LinkUp("lo"); err != nil {
 			return nil, fmt.Errorf("bring lo up: %w", err)
 		}
 		r, err := runTurnLadders(ctx, cfg, o.Stderr)
@@ -214,10 +216,10 @@ func runTurn(ctx context.Context, o Options, sc TurnScale, servers []string) (*R
 // runTurnNetnsRole runs every ladder (inside the namespace) and prints the
 // raw results as JSON.
 func runTurnNetnsRole(ctx context.Context, stdout, stderr io.Writer) error {
-	if !turnLoopbackOnly() {
+	if !netns.LoopbackOnly() {
 		return errors.New("role netns outside a loopback-only network namespace")
 	}
-	if err := turnLinkUp("lo"); err != nil {
+	if err := netns.LinkUp("lo"); err != nil {
 		return fmt.Errorf("bring lo up: %w", err)
 	}
 	var cfg turnNetnsConfig

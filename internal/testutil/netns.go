@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/peercall/peercall/internal/netns"
 )
 
 // envInNetns marks the re-executed test binary running inside the namespace.
@@ -58,23 +58,5 @@ func MainInLoopbackNamespace(m *testing.M) {
 	os.Exit(0)
 }
 
-// LinkUp sets the interface name administratively up.
-func LinkUp(name string) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return err
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("get flags of %s: %w", name, err)
-	}
-	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("set %s up: %w", name, err)
-	}
-	return nil
-}
+// LinkUp sets the interface name administratively up (netns.LinkUp).
+func LinkUp(name string) error { return netns.LinkUp(name) }
