@@ -165,13 +165,16 @@ export function runCall(room, local) {
   setTab('');
 
   // Tiles: the largest 4:3 tiles that fit n in the stage; flex-wrap
-  // centers a short last row.
+  // centers a short last row. The grid's size comes from the
+  // ResizeObserver, which runs after layout: reading it here (clientWidth,
+  // getComputedStyle) would force a layout in the middle of setting up the
+  // call.
+  let W = 0, H = 0, gap = 0;
   const fit = () => {
+    if (W <= 0 && H <= 0) return; // not laid out yet: the observer fits it
     // With one other person, the self-view floats in a corner (pip) and
     // the other person fills the stage.
     const n = grid.children.length - (stage.classList.contains('pip') ? 1 : 0);
-    const gap = parseFloat(getComputedStyle(grid).columnGap) || 0;
-    const W = grid.clientWidth, H = grid.clientHeight;
     // Portrait stages (phones) get portrait tiles.
     const aspect = H > W ? 1 / ASPECT : ASPECT;
     let best = { w: 0, cols: 1 };
@@ -183,7 +186,13 @@ export function runCall(room, local) {
     grid.style.setProperty('--tile-w', `${Math.floor(best.w)}px`);
     grid.style.setProperty('--tile-h', `${Math.floor(best.w / aspect)}px`);
   };
-  const resize = new ResizeObserver(() => fit());
+  const resize = new ResizeObserver((entries) => {
+    const box = entries[entries.length - 1].contentRect;
+    W = box.width;
+    H = box.height;
+    gap = parseFloat(getComputedStyle(grid).columnGap) || 0; // style is clean here
+    fit();
+  });
   resize.observe(grid);
   const layout = () => {
     const n = grid.children.length;
@@ -636,6 +645,11 @@ export function runCall(room, local) {
     for (const b of document.querySelectorAll('#knocks button, #lobby-list button')) /** @type {HTMLButtonElement} */ (b).disabled = false;
   });
 
+  // Room.join resolves a moment after the joined frame (once the offers
+  // are out), so catch up on what came meanwhile, unseen by the listeners
+  // above: a host's mute request, a dropped server connection.
+  if (room.state.audio_muted && local.micOn && local.audio) local.setMic(false);
+  $('call-banner').hidden = room.status !== 'reconnecting';
   renderControls();
   for (const p of room.participants.values()) renderPeer(p);
   layout();

@@ -43,6 +43,37 @@ const OFFER_FALLBACK_MS = 2500;
 const RESTART_GRACE_MS = 2000;
 
 /**
+ * How long after connecting the camera is still sent at full resolution
+ * (holdResolution), before the browser's own adaptation takes over.
+ */
+const HOLD_RESOLUTION_MS = 2000;
+
+/**
+ * Sends the camera at its full resolution from the first frame. Chrome's
+ * bandwidth estimate starts at 300 kbit/s, and with its default
+ * degradation preference it drops the first frames of an HD camera as too
+ * large for that, stepping the resolution down and reconfiguring the
+ * encoder for each: the first frame of a 720p camera left about 150 ms
+ * after the connection was up, at 320×180. With maintain-resolution there
+ * is no such initial frame dropping. HOLD_RESOLUTION_MS after connecting,
+ * RemoteParticipant.releaseResolution restores the browser's default, so
+ * that congestion or CPU load lower the resolution as usual.
+ * @param {RTCRtpSender} sender
+ * @returns {boolean} whether it applies
+ */
+function holdResolution(sender) {
+  try {
+    const params = sender.getParameters();
+    if (params.degradationPreference) return false; // chosen by someone else
+    params.degradationPreference = 'maintain-resolution';
+    sender.setParameters(params).catch(() => {});
+    return true;
+  } catch {
+    return false; // not supported: the browser's default applies
+  }
+}
+
+/**
  * A remote participant. Its events ("update", "tracks",
  * "connectionstatechange", "stats") are also re-dispatched on the Room
  * with {participant} in the detail.
@@ -111,28 +142,55 @@ export class RemoteParticipant extends EventTarget {
     this.counters = null;
     /** @type {ReturnType<typeof setTimeout>|undefined} */
     this.fallbackTimer = undefined;
+    /**
+     * Settles when the initiator's first offer and its first ICE candidate
+     * have been handed to the server (or the offer failed, or gathering
+     * ended without a candidate); null for the side that waits for an
+     * offer.
+     * @type {Promise<void>|null}
+     */
+    this.offerSent = null;
+    /** @type {(() => void)|null} settles the wait for the first candidate */
+    this.candidateSent = null;
+    /** @type {RTCRtpSender|null} the camera's sender while holdResolution applies */
+    this.heldSender = null;
   }
 
   /**
    * Creates the peer connection. The initiator (the newcomer) adds its
-   * media and channels at once, which starts negotiation; the other side
-   * waits for the offer and answers with its media on the offered
-   * transceivers, so neither side creates duplicate m-lines. Perfect
-   * negotiation still resolves glare if both offer.
+   * media and channels and makes its offer at once; the other side waits
+   * for the offer and answers with its media on the offered transceivers,
+   * so neither side creates duplicate m-lines. Perfect negotiation still
+   * resolves glare if both offer.
+   *
+   * For a quick setup: one transport for everything (max-bundle: every
+   * browser and pion bundle), and a candidate pool, so that the side that
+   * waits for the offer gathers its candidates (STUN and TURN included)
+   * while the offer is on its way, and trickles them the moment it
+   * answers.
    * @param {boolean} initiator
    */
   start(initiator) {
     if (this.pc) return;
-    const pc = new RTCPeerConnection({ iceServers: this.host.iceServers });
+    const pc = new RTCPeerConnection({ iceServers: this.host.iceServers, bundlePolicy: 'max-bundle', iceCandidatePoolSize: 1 });
     this.pc = pc;
     pc.onnegotiationneeded = () => this.negotiate();
     pc.onicecandidate = ({ candidate }) => {
       if (candidate && candidate.candidate) this.host.relay('candidate', this.id, candidate.toJSON());
+      const sent = this.candidateSent;
+      this.candidateSent = null;
+      sent?.();
     };
     pc.ontrack = () => queueMicrotask(() => this.refreshRemoteTracks());
     pc.onconnectionstatechange = () => this.onConnectionState();
     if (initiator) {
       this.addOwnMedia();
+      // Offer now rather than on negotiationneeded: that event is a task,
+      // queued behind whatever the page does next (an app builds its call
+      // view when the join resolves). Its own offer is then moot: the
+      // browser fires it only if this offer left something to negotiate.
+      const candidate = new Promise((resolve) => { this.candidateSent = () => resolve(undefined); });
+      this.offerSent = this.negotiate().then(() => (this.pc?.localDescription ? candidate : undefined));
     } else {
       this.fallbackTimer = setTimeout(() => {
         if (!this.closed && this.pc && !this.pc.remoteDescription && !this.audioTx) this.addOwnMedia();
@@ -147,6 +205,7 @@ export class RemoteParticipant extends EventTarget {
     const streams = [m.stream];
     this.audioTx = pc.addTransceiver(m.audio || 'audio', { direction: 'sendrecv', streams });
     this.videoTx = pc.addTransceiver(m.video || 'video', { direction: 'sendrecv', streams });
+    if (holdResolution(this.videoTx.sender)) this.heldSender = this.videoTx.sender;
     if (m.screen) this.setScreenTrack(m.screen);
     this.openChannels();
   }
@@ -222,10 +281,16 @@ export class RemoteParticipant extends EventTarget {
     }
     if (type === 'offer') {
       clearTimeout(this.fallbackTimer);
-      await this.adoptTransceivers();
+      // Answer at once: replaceTrack does not change the answer, so the
+      // tracks are attached meanwhile, and the candidates queued behind
+      // this offer need not wait for them either.
+      const attached = this.adoptTransceivers();
       this.openChannels();
       await pc.setLocalDescription();
       if (pc.localDescription) this.host.relay('answer', this.id, pc.localDescription.toJSON());
+      this.refreshRemoteTracks();
+      Promise.all(attached).catch((e) => this.warn('sending own media failed', e));
+      return;
     }
     this.refreshRemoteTracks();
   }
@@ -233,11 +298,15 @@ export class RemoteParticipant extends EventTarget {
   /**
    * After a remote offer: sends own camera and microphone on the first
    * offered audio and video transceivers, dropping own unnegotiated ones
-   * (left over from a rolled-back offer).
+   * (left over from a rolled-back offer). Directions and streams are set
+   * at once; the returned promises settle when the tracks are attached.
+   * @returns {Promise<void>[]}
    */
-  async adoptTransceivers() {
+  adoptTransceivers() {
     const pc = /** @type {RTCPeerConnection} */ (this.pc);
     const m = this.host.localMedia();
+    /** @type {Promise<void>[]} */
+    const attached = [];
     for (const kind of /** @type {const} */ (['audio', 'video'])) {
       const key = kind === 'audio' ? 'audioTx' : 'videoTx';
       const own = this[key];
@@ -247,9 +316,26 @@ export class RemoteParticipant extends EventTarget {
       if (!offered) continue;
       if (own) own.stop();
       offered.direction = 'sendrecv';
-      await offered.sender.replaceTrack(m[kind]);
+      attached.push(offered.sender.replaceTrack(m[kind]));
       if (typeof offered.sender.setStreams === 'function') offered.sender.setStreams(m.stream);
+      if (kind === 'video' && holdResolution(offered.sender)) this.heldSender = offered.sender;
       this[key] = offered;
+    }
+    return attached;
+  }
+
+  /** Ends holdResolution: the browser's default degradation preference. */
+  releaseResolution() {
+    const sender = this.heldSender;
+    this.heldSender = null;
+    if (!sender || this.closed) return;
+    try {
+      const params = sender.getParameters();
+      if (params.degradationPreference !== 'maintain-resolution') return;
+      delete params.degradationPreference;
+      sender.setParameters(params).catch(() => {});
+    } catch {
+      // A stopped transceiver (replaced in a glare): nothing to restore.
     }
   }
 
@@ -331,6 +417,10 @@ export class RemoteParticipant extends EventTarget {
     this.connectionState = pc.connectionState;
     this.host.emit(this, 'connectionstatechange', { state: pc.connectionState });
     clearTimeout(this.restartTimer);
+    if (pc.connectionState === 'connected' && this.heldSender) {
+      const sender = this.heldSender;
+      setTimeout(() => { if (this.heldSender === sender) this.releaseResolution(); }, HOLD_RESOLUTION_MS);
+    }
     if (pc.connectionState === 'failed' && this.polite === false) {
       // The impolite side restarts ICE so only one side does.
       this.restartIce();

@@ -8,6 +8,13 @@ import { Signaling } from './signaling.js';
 import { RemoteParticipant } from './participant.js';
 import { DEFAULT_MAX_FILE_BYTES } from './files.js';
 
+/**
+ * How long Room.join waits, at most, for the offers to those already in the
+ * room, and their first ICE candidates, to be on their way before it
+ * resolves.
+ */
+const OFFER_WAIT_MS = 200;
+
 /** @typedef {import('./signaling.js').MediaState} MediaState */
 /** @typedef {import('./signaling.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./files.js').FileTransfer} FileTransfer */
@@ -127,6 +134,8 @@ export class Room extends EventTarget {
      * @type {Map<string, ParticipantInfo>}
      */
     this.knocks = new Map();
+    /** Why the server connection ended for good, once it has. @type {PeercallError|null} */
+    this.closeError = null;
     /** @type {Map<string, string>} request ID → host action, for errors */
     this.pendingControl = new Map();
     this.controlSeq = 0;
@@ -153,6 +162,22 @@ export class Room extends EventTarget {
     this.applyJoined(joined);
     const interval = this.opts.statsIntervalMs ?? 1000;
     if (interval > 0) this.statsTimer = setInterval(() => this.sampleStats(), interval);
+    // Resolve once the offers to the others, and their first candidates,
+    // are sent: what the page does with the joined room (building a call
+    // view, its first layout) would otherwise run first and hold them up
+    // on the main thread, and the others could not start connecting.
+    // The candidates come at once: the candidate pool gathered them while
+    // the offer was made.
+    const offers = [...this.participants.values()].map((p) => p.offerSent).filter((o) => o !== null);
+    if (offers.length) {
+      /** @type {ReturnType<typeof setTimeout>|undefined} */
+      let timer;
+      await Promise.race([Promise.all(offers), new Promise((r) => { timer = setTimeout(r, OFFER_WAIT_MS); })]);
+      clearTimeout(timer);
+      if (this.status === 'closed') {
+        throw this.closeError || new PeercallError('connection_lost', 'The connection to the server was lost.');
+      }
+    }
   }
 
   /**
@@ -287,6 +312,7 @@ export class Room extends EventTarget {
     }
     if (this.status !== 'reconnecting') return;
     this.close();
+    this.closeError = cause;
     this.emit('disconnected', { error: cause });
   }
 
@@ -379,6 +405,7 @@ export class Room extends EventTarget {
       return;
     }
     this.close();
+    this.closeError = error;
     this.emit('disconnected', { error });
   }
 
@@ -471,7 +498,10 @@ export class Room extends EventTarget {
   }
 
   async sampleStats() {
-    await Promise.all([...this.participants.values()].map((p) => p.sampleStats().catch(() => null)));
+    // Not before a connection is first up (or has failed): there is nothing
+    // to report yet, and getStats would take CPU from setting it up.
+    const due = [...this.participants.values()].filter((p) => p.stats || p.connectionState === 'connected' || p.connectionState === 'failed');
+    await Promise.all(due.map((p) => p.sampleStats().catch(() => null)));
   }
 
   /**
