@@ -35,8 +35,12 @@ func runSignalServer(ctx context.Context, args []string, stdout, stderr io.Write
 	maxP := fs.Int("max-participants", 2, "participants per room")
 	rate := fs.Float64("message-rate", 1e6, "frames per second per connection")
 	profDir := fs.String("profile-dir", "", "write heap and goroutine profiles here on SIGUSR1; SIGUSR2 starts and stops a CPU profile")
+	memRate := fs.Int("mem-profile-rate", 0, "runtime.MemProfileRate (0: the default, 512 KiB; 1: every allocation)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *memRate > 0 {
+		runtime.MemProfileRate = *memRate
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -111,6 +115,6 @@ func writeProfiles(dir string, n int, stderr io.Writer) {
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	fmt.Fprintf(stderr, "profile %d: goroutines %d, heap in use %d KiB, stacks in use %d KiB, sys %d KiB\n",
-		n, runtime.NumGoroutine(), ms.HeapInuse>>10, ms.StackInuse>>10, ms.Sys>>10)
+	fmt.Fprintf(stderr, "profile %d: goroutines %d, heap in use %d KiB (live objects %d KiB in %d), stacks in use %d KiB, sys %d KiB\n",
+		n, runtime.NumGoroutine(), ms.HeapInuse>>10, ms.HeapAlloc>>10, ms.HeapObjects, ms.StackInuse>>10, ms.Sys>>10)
 }

@@ -9,61 +9,71 @@ import (
 )
 
 // decodeEnvelope reads the routing fields of a frame. Its fast path scans
-// the frame once for "type", "id", "to" and "payload" without reflection and
-// without copying the payload (which then points into data: it must not be
-// kept after data is reused). Frames the fast path does not handle exactly
-// like encoding/json (escaped or differently-cased keys, non-string routing
-// fields) go through encoding/json, so the result and the errors are the
-// same either way; the differential fuzz test checks it.
+// the frame once, validating it and reading "type", "id", "to" and
+// "payload" without reflection and without copying the payload (which then
+// points into data: it must not be kept after data is reused). Frames the
+// fast path does not handle exactly like encoding/json (invalid JSON,
+// escaped or differently-cased keys, non-string routing fields, nesting
+// deeper than 64) go through encoding/json, so the result and the errors
+// are the same either way; the differential fuzz test checks it.
 func decodeEnvelope(data []byte, env *protocol.Envelope) error {
-	if !json.Valid(data) {
-		return json.Unmarshal(data, env) // for its error
-	}
-	if scanEnvelope(data, env) {
-		return nil
-	}
-	*env = protocol.Envelope{}
-	return json.Unmarshal(data, env)
+	_, err := decodeEnvelopeASCII(data, env)
+	return err
 }
 
-// scanEnvelope fills env from valid JSON data, or reports false to defer to
-// encoding/json.
-func scanEnvelope(data []byte, env *protocol.Envelope) bool {
+// decodeEnvelopeASCII is decodeEnvelope that also reports whether the fast
+// path saw only ASCII bytes (false when it does not know).
+func decodeEnvelopeASCII(data []byte, env *protocol.Envelope) (ascii bool, err error) {
+	if ascii, ok := scanEnvelope(data, env); ok {
+		return ascii, nil
+	}
+	*env = protocol.Envelope{}
+	return false, json.Unmarshal(data, env)
+}
+
+// scanEnvelope fills env from data if data is a valid JSON object the fast
+// path handles, or reports false to defer to encoding/json (which then
+// also finds any syntax error).
+func scanEnvelope(data []byte, env *protocol.Envelope) (ascii, ok bool) {
+	ascii = true
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
-		return false
+		return false, false
 	}
 	i = skipSpace(data, i+1)
 	if i < len(data) && data[i] == '}' {
-		return true
+		return true, skipSpace(data, i+1) == len(data)
 	}
 	for i < len(data) {
 		if data[i] != '"' {
-			return false
+			return false, false
 		}
 		end := bytes.IndexByte(data[i+1:], '"')
 		if end < 0 {
-			return false
+			return false, false
 		}
 		key := data[i+1 : i+1+end]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			return false
+		for _, c := range key {
+			if c == '\\' || c < 0x20 || c >= 0x80 {
+				return false, false // escapes, control and non-ASCII keys: encoding/json's
+			}
 		}
 		i = skipSpace(data, i+2+end)
 		if i >= len(data) || data[i] != ':' {
-			return false
+			return false, false
 		}
 		i = skipSpace(data, i+1)
-		vEnd := skipValue(data, i)
-		if vEnd < 0 {
-			return false
+		vEnd, a, valid := scanValue(data, i)
+		if !valid {
+			return false, false
 		}
+		ascii = ascii && a
 		value := data[i:vEnd]
 		switch string(key) {
 		case "type", "id", "to":
 			s, ok := plainString(value)
 			if !ok {
-				return false
+				return false, false
 			}
 			switch string(key) {
 			case "type":
@@ -78,23 +88,23 @@ func scanEnvelope(data []byte, env *protocol.Envelope) bool {
 		default:
 			for _, k := range [...]string{"type", "id", "to", "payload"} {
 				if bytes.EqualFold(key, []byte(k)) {
-					return false // encoding/json matches keys case-insensitively
+					return false, false // encoding/json matches keys case-insensitively
 				}
 			}
 		}
 		i = skipSpace(data, vEnd)
 		if i >= len(data) {
-			return false
+			return false, false
 		}
 		if data[i] == '}' {
-			return true
+			return ascii, skipSpace(data, i+1) == len(data)
 		}
 		if data[i] != ',' {
-			return false
+			return false, false
 		}
 		i = skipSpace(data, i+1)
 	}
-	return false
+	return false, false
 }
 
 // plainString returns the contents of a JSON string without escapes.
@@ -141,59 +151,4 @@ func skipSpace(data []byte, i int) int {
 		}
 	}
 	return i
-}
-
-// skipValue returns the end of the JSON value starting at i in valid JSON,
-// or -1.
-func skipValue(data []byte, i int) int {
-	if i >= len(data) {
-		return -1
-	}
-	switch data[i] {
-	case '"':
-		return skipString(data, i)
-	case '{', '[':
-		depth := 0
-		for i < len(data) {
-			switch data[i] {
-			case '"':
-				i = skipString(data, i)
-				if i < 0 {
-					return -1
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return -1
-	default: // number, true, false, null
-		for i < len(data) {
-			switch data[i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return i
-			}
-			i++
-		}
-		return i
-	}
-}
-
-// skipString returns the index after the string starting at i.
-func skipString(data []byte, i int) int {
-	for j := i + 1; j < len(data); j++ {
-		switch data[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return -1
 }

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/time/rate"
-
 	"github.com/peercall/peercall/internal/room"
 	"github.com/peercall/peercall/protocol"
 )
@@ -64,10 +62,5 @@ func FuzzHandle(f *testing.F) {
 func newTestConn(s *Server) *conn {
 	// flushing is set so that no flush goroutine starts: frames stay in
 	// c.queue for the test to read.
-	return &conn{
-		s:        s,
-		limiter:  rate.NewLimiter(rate.Inf, 0),
-		closed:   make(chan struct{}),
-		flushing: true,
-	}
+	return &conn{s: s, flushing: true}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/peercall/peercall/internal/room"
 	"github.com/peercall/peercall/protocol"
@@ -14,7 +15,8 @@ import (
 // handle processes one frame. It reports whether the connection should end.
 func (c *conn) handle(data []byte) (stop bool) {
 	var env protocol.Envelope
-	if err := decodeEnvelope(data, &env); err != nil {
+	ascii, err := decodeEnvelopeASCII(data, &env)
+	if err != nil {
 		c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: "malformed message: " + jsonProblem(err)})
 		return false
 	}
@@ -25,7 +27,7 @@ func (c *conn) handle(data []byte) (stop bool) {
 	ref := env.ID
 	switch env.Type {
 	case protocol.TypePing:
-		c.Send([]byte(`{"type":"pong"}`))
+		c.Send(pongFrame)
 		return false
 	case protocol.TypeJoin:
 		return c.handleJoin(data, ref)
@@ -43,7 +45,7 @@ func (c *conn) handle(data []byte) (stop bool) {
 	}
 	switch env.Type {
 	case protocol.TypeOffer, protocol.TypeAnswer, protocol.TypeCandidate:
-		c.handleRelay(&env)
+		c.handleRelay(&env, ascii)
 	case protocol.TypeUpdate:
 		c.handleUpdate(data, ref)
 	case protocol.TypeLock, protocol.TypeAdmit, protocol.TypeDeny, protocol.TypeRemove, protocol.TypeMute:
@@ -199,13 +201,24 @@ func (c *conn) handleControl(env *protocol.Envelope, data []byte) {
 	}
 }
 
-func (c *conn) handleRelay(env *protocol.Envelope) {
+// pongFrame answers ping. Frames are never modified once sent.
+var pongFrame = []byte(`{"type":"pong"}`)
+
+// handleRelay forwards an offer, answer or candidate. ascii reports that
+// the frame is known to be ASCII; otherwise the payload, which is forwarded
+// as it is, must be valid UTF-8: browsers fail a WebSocket that receives
+// invalid UTF-8 in a text frame (RFC 6455 section 8.1).
+func (c *conn) handleRelay(env *protocol.Envelope, ascii bool) {
 	if env.To == "" {
 		c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf(`%s needs "to": the recipient's participant ID`, env.Type), Ref: env.ID})
 		return
 	}
 	if len(env.Payload) == 0 || string(env.Payload) == "null" || env.Payload[0] != '{' {
 		c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf(`%s needs "payload": a JSON object`, env.Type), Ref: env.ID})
+		return
+	}
+	if !ascii && !utf8.Valid(env.Payload) {
+		c.sendError(protocol.Error{Code: protocol.CodeBadRequest, Message: fmt.Sprintf(`%s "payload" is not valid UTF-8`, env.Type), Ref: env.ID})
 		return
 	}
 	if err := c.session.Relay(env.Type, env.To, env.Payload); err != nil {

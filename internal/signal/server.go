@@ -1,18 +1,20 @@
 // Package signal is the WebSocket transport of peercall's signaling: one
 // connection per participant, frames decoded and validated here, routed by
-// their envelope through a room.Backend, and written by one writer goroutine
-// per connection with a write deadline.
+// their envelope through a room.Backend. It speaks RFC 6455 itself
+// (handshake.go, frame.go) on the hijacked connection, so that an idle
+// connection holds no buffer and a relayed message costs one read and one
+// write system call; see conn.go.
 package signal
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
+	"path"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/peercall/peercall/internal/auth"
 	"github.com/peercall/peercall/internal/room"
@@ -41,11 +43,14 @@ type Options struct {
 	JoinTimeout time.Duration
 	// MaxMessageBytes is the largest frame read. Default protocol.MaxMessageBytes.
 	MaxMessageBytes int
-	// QueueLen bounds the per-connection outgoing queue (allocated only
-	// while frames wait); a client that lets it fill is disconnected as a
+	// QueueLen bounds the per-connection outgoing queue: the frames that
+	// wait because the socket did not take them at once (allocated only
+	// while frames wait). A client that lets it fill is disconnected as a
 	// slow consumer. Default 256 frames.
 	QueueLen int
-	// WriteTimeout bounds each write. Default 10s.
+	// WriteTimeout bounds the writing of queued frames; a client that
+	// does not read them in time is disconnected as a slow consumer.
+	// Default 10s.
 	WriteTimeout time.Duration
 	// MessageRate and MessageBurst limit frames per second per connection.
 	// Defaults 50 and 200.
@@ -107,10 +112,12 @@ type Server struct {
 	stats  counters
 	limits *ipLimits
 
-	mu          sync.Mutex // guards conns, shutdown and sweeperDone
+	mu          sync.Mutex // guards conns, shutdown, sweeperDone, poller and noPoller
 	conns       map[*conn]struct{}
 	shutdown    bool
 	sweeperDone chan struct{}  // closes to stop the keepalive sweeper
+	poller      *poller        // where idle connections wait; nil on other systems
+	noPoller    bool           // the poller could not be created
 	wg          sync.WaitGroup // one per live connection
 }
 
@@ -120,40 +127,38 @@ func NewServer(opts Options) *Server {
 	return &Server{opts: opts, conns: map[*conn]struct{}{}, limits: newIPLimits(opts.MaxConnsPerIP, opts.JoinsPerIPPerMinute)}
 }
 
-// ServeHTTP upgrades the request to a WebSocket and serves it until it ends.
+// ServeHTTP upgrades the request to a WebSocket and serves it on a new
+// goroutine, and returns. An idle connection costs no goroutine (see
+// conn.go and poller_linux.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		OriginPatterns:  s.opts.OriginPatterns,
-		CompressionMode: websocket.CompressionDisabled,
-	})
+	nc, early, err := upgrade(w, r, s.opts.OriginPatterns)
 	if err != nil {
-		s.opts.Logger.Debug("websocket accept failed", "remote", r.RemoteAddr, "err", err)
+		level := slog.LevelDebug
+		if errors.Is(err, path.ErrBadPattern) {
+			level = slog.LevelWarn // a configuration mistake
+		}
+		s.opts.Logger.Log(r.Context(), level, "websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
-	ws.SetReadLimit(int64(s.opts.MaxMessageBytes) * hardLimitFactor)
-	c := newConn(s, ws, r)
-	if !s.track(c) {
+	c := newConn(s, nc, clientIP(r), r.Host)
+	if len(early) > 0 {
+		c.in, c.r, c.w = getBuffer(len(early)), 0, len(early)
+		copy(c.in.b, early)
+	}
+	switch {
+	case !s.track(c):
 		c.closeWith(protocol.Error{Code: protocol.CodeServerShutdown, Message: "server is shutting down"})
-		c.wait()
-		return
-	}
-	if !s.limits.addConn(c.ip) {
+	case !s.limits.addConn(c.ip):
 		s.stats.rateLimited.Add(1)
 		c.closeWith(protocol.Error{Code: protocol.CodeRateLimited, Message: "too many connections from your address"})
-		c.wait()
-		s.untrack(c)
-		return
+	default:
+		c.counted = true
 	}
-	// Serve on a fresh goroutine, whose stack starts small, and let the
-	// HTTP handler's goroutine (whose stack grew while handling the
-	// upgrade) end: an idle connection then costs one small goroutine.
-	go func() {
-		defer s.untrack(c)
-		defer s.limits.removeConn(c.ip)
-		c.serve()
-	}()
+	go c.run()
 }
 
+// track counts c as open, and starts the sweeper and the poller with the
+// first connection. It reports false once Shutdown was called.
 func (s *Server) track(c *conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -163,11 +168,33 @@ func (s *Server) track(c *conn) bool {
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
 	s.stats.connections.Add(1)
+	c.tracked = true
 	if s.sweeperDone == nil {
 		s.sweeperDone = make(chan struct{})
 		go s.sweep(s.sweeperDone)
 	}
+	if c.raw != nil && s.poller == nil && !s.noPoller {
+		p, err := newPoller()
+		if err != nil {
+			s.opts.Logger.Warn("idle connections will each keep a goroutine", "err", err)
+			s.noPoller = true
+		}
+		s.poller = p
+	}
+	if c.raw != nil {
+		c.poll = s.poller
+	}
 	return true
+}
+
+// ended is called once a connection has ended.
+func (s *Server) ended(c *conn) {
+	if c.counted {
+		s.limits.removeConn(c.ip)
+	}
+	if c.tracked {
+		s.untrack(c)
+	}
 }
 
 // sweep checks every connection's join and keepalive deadlines, a few times
@@ -186,9 +213,12 @@ func (s *Server) sweep(done chan struct{}) {
 			for c := range s.conns {
 				conns = append(conns, c)
 			}
+			if s.poller != nil {
+				s.poller.trim()
+			}
 			s.mu.Unlock()
 			for _, c := range conns {
-				c.checkAlive(now)
+				c.checkAlive(now.UnixNano())
 			}
 			clear(conns)
 		}
@@ -198,9 +228,16 @@ func (s *Server) sweep(done chan struct{}) {
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	if len(s.conns) == 0 && s.sweeperDone != nil {
-		close(s.sweeperDone) // no connections, no sweeper
-		s.sweeperDone = nil
+	if len(s.conns) == 0 {
+		// No connections: no sweeper, no poller.
+		if s.sweeperDone != nil {
+			close(s.sweeperDone)
+			s.sweeperDone = nil
+		}
+		if s.poller != nil {
+			s.poller.close()
+			s.poller = nil
+		}
 	}
 	s.mu.Unlock()
 	s.stats.connections.Add(-1)

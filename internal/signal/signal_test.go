@@ -718,3 +718,38 @@ func TestAHostRunsTheLobbyOverTheProtocol(t *testing.T) {
 	denied.expectError(protocol.CodeDenied)
 	denied.expectClosed()
 }
+
+// A server that shuts down (a rolling upgrade) detaches its participants
+// rather than saying they left, even though clients answer its close frame:
+// they resume through another server, and the others never see them leave.
+func TestShutdownDetachesSoParticipantsResumeElsewhere(t *testing.T) {
+	backend := room.NewLocal(room.LocalOptions{Grace: time.Minute})
+	old := start(t, signal.Options{Backend: backend, ResumeGrace: time.Minute})
+	next := start(t, signal.Options{Backend: backend, ResumeGrace: time.Minute})
+	a := dial(t, next.url)
+	a.join("demo", "alice")
+	b := dial(t, old.url)
+	jb := b.join("demo", "bob")
+	a.expect(protocol.TypePeerJoined)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- old.Shutdown(ctx) }()
+	b.expectError(protocol.CodeServerShutdown)
+	if st := b.expectClosed(); st != websocket.StatusGoingAway {
+		t.Fatalf("close status %v", st)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	m := a.next()
+	if !isReconnecting(m, b.id) {
+		t.Fatalf("alice got %v, want bob reconnecting", m)
+	}
+	b2 := dial(t, next.url)
+	b2.send(protocol.Join{Type: protocol.TypeJoin, Version: protocol.Version, Room: "demo", Name: "bob", Resume: jb["resume_token"].(string)})
+	if j := b2.expect(protocol.TypeJoined); j["resumed"] != true || j["self"].(map[string]any)["id"] != b.id {
+		t.Fatalf("resume gave %v", j)
+	}
+}
