@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,38 +34,15 @@ func clusterNode(t *testing.T, r *redistest.Server, id string, extra ...string) 
 		"--turn-secret", clusterTURNSecret, "--turn-allow-loopback", "--resume-grace", "20s"}, extra...)...)
 }
 
-// balancer is a TCP load balancer in front of some nodes: each new
-// connection goes to the first backend that accepts it, as behind a load
-// balancer whose health checks have dropped dead nodes.
+// balancer is a TCP load balancer in front of some nodes (see
+// testutil.Balancer).
 func balancer(t *testing.T, backends ...*server) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	addrs := make([]string, len(backends))
+	for i, b := range backends {
+		addrs[i] = strings.TrimPrefix(b.url, "http://")
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				for _, b := range backends {
-					up, err := net.DialTimeout("tcp", strings.TrimPrefix(b.url, "http://"), time.Second)
-					if err != nil {
-						continue
-					}
-					defer up.Close()
-					go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite() }()
-					io.Copy(c, up)
-					return
-				}
-			}()
-		}
-	}()
-	return "http://" + ln.Addr().String()
+	return "http://" + testutil.Balancer(t, addrs...)
 }
 
 type health struct {
@@ -190,49 +167,65 @@ func TestAMeshSpreadOverThreeNodesConnectsWithFullMedia(t *testing.T) {
 	}
 }
 
-func TestParticipantsOfAKilledNodeResumeThroughAnotherUnseen(t *testing.T) {
-	r := redistest.Start(t)
-	n1, n2 := clusterNode(t, r, "node1"), clusterNode(t, r, "node2")
-	lb := balancer(t, n2, n1) // bob lands on node2 until it dies
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	alice := startParticipant(ctx, t, n1.url, "kill", "alice", "--expect-peers", "1", "--duration", "25s")
-	bob := startParticipant(ctx, t, lb, "kill", "bob", "--expect-peers", "1", "--duration", "25s")
-	waitMedia(t, alice, bob)
-	if _, h, _ := healthz(n2.url); h.Participants != 1 {
-		t.Fatalf("node2 holds %d participants, want bob", h.Participants)
-	}
+// A node that dies (SIGKILL) or is stopped for an upgrade (SIGTERM: it
+// tells its clients and closes their connections) loses its participants to
+// another node, where they resume with their IDs; the others in their calls
+// see them reconnecting, never leaving, and the media goes on.
+func TestParticipantsOfAStoppedOrKilledNodeResumeThroughAnotherUnseen(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sig  os.Signal
+	}{{"killed", os.Kill}, {"stopped", syscall.SIGTERM}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := redistest.Start(t)
+			n1, n2 := clusterNode(t, r, "node1"), clusterNode(t, r, "node2")
+			lb := balancer(t, n2, n1) // bob lands on node2 until it goes
+			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+			defer cancel()
+			alice := startParticipant(ctx, t, n1.url, "kill", "alice", "--expect-peers", "1", "--duration", "25s")
+			bob := startParticipant(ctx, t, lb, "kill", "bob", "--expect-peers", "1", "--duration", "25s")
+			waitMedia(t, alice, bob)
+			if _, h, _ := healthz(n2.url); h.Participants != 1 {
+				t.Fatalf("node2 holds %d participants, want bob", h.Participants)
+			}
 
-	n2.cmd.Process.Kill()
-	<-n2.exited
-	killed := time.Now()
-	testutil.Eventually(t, 20*time.Second, func() error {
-		_, h, err := healthz(n1.url)
-		if err != nil {
-			return err
-		}
-		if h.Participants != 2 {
-			return fmt.Errorf("node1 holds %d participants", h.Participants)
-		}
-		return nil
-	})
-	t.Logf("bob resumed through node1 %v after node2 was killed", time.Since(killed).Round(time.Millisecond))
+			n2.cmd.Process.Signal(tc.sig)
+			<-n2.exited
+			stopped := time.Now()
+			testutil.Eventually(t, 20*time.Second, func() error {
+				_, h, err := healthz(n1.url)
+				if err != nil {
+					return err
+				}
+				if h.Participants != 2 {
+					return fmt.Errorf("node1 holds %d participants", h.Participants)
+				}
+				return nil
+			})
+			t.Logf("bob resumed through node1 %v after node2 was %s", time.Since(stopped).Round(time.Millisecond), tc.name)
+			// Give a wrong "left" time to arrive before the calls end.
+			time.Sleep(time.Second)
+			if strings.Contains(alice.stderr.String(), ") left: ") {
+				t.Fatalf("alice saw bob leave mid-call:\n%s", alice.stderr)
+			}
 
-	ra, rb := alice.wait(t), bob.wait(t)
-	if len(ra.Peers) != 1 || ra.Peers[0].ID != rb.ParticipantID || len(rb.Peers) != 1 || rb.Peers[0].ID != ra.ParticipantID {
-		t.Fatalf("alice %+v, bob %+v: want the same two participants throughout", ra, rb)
+			ra, rb := alice.wait(t), bob.wait(t)
+			if len(ra.Peers) != 1 || ra.Peers[0].ID != rb.ParticipantID || len(rb.Peers) != 1 || rb.Peers[0].ID != ra.ParticipantID {
+				t.Fatalf("alice %+v, bob %+v: want the same two participants throughout", ra, rb)
+			}
+			// Either may see the other leave at the end ("left: left"); a
+			// node's going must not show ("left: timeout").
+			if strings.Contains(alice.stderr.String(), "left: timeout") {
+				t.Fatalf("alice saw bob time out:\n%s", alice.stderr)
+			}
+			for _, rep := range []clusterReport{ra, rb} {
+				if gap := rep.Peers[0].Video.MaxGapMS; gap > 1000 {
+					t.Errorf("video from %s stopped for %d ms", rep.Peers[0].Name, gap)
+				}
+			}
+			t.Logf("longest video gaps: %d and %d ms", ra.Peers[0].Video.MaxGapMS, rb.Peers[0].Video.MaxGapMS)
+		})
 	}
-	// Either may see the other leave at the end ("left: left"); a node's
-	// death must not show ("left: timeout").
-	if strings.Contains(alice.stderr.String(), "left: timeout") {
-		t.Fatalf("alice saw bob time out:\n%s", alice.stderr)
-	}
-	for _, rep := range []clusterReport{ra, rb} {
-		if gap := rep.Peers[0].Video.MaxGapMS; gap > 1000 {
-			t.Errorf("video from %s stopped for %d ms", rep.Peers[0].Name, gap)
-		}
-	}
-	t.Logf("longest video gaps: %d and %d ms", ra.Peers[0].Video.MaxGapMS, rb.Peers[0].Video.MaxGapMS)
 }
 
 func TestARedisOutageKeepsCallsUpAndRefusesNewJoinsClearly(t *testing.T) {

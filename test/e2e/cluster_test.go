@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,4 +77,74 @@ func TestBrowsersOnTwoClusterNodesCallEachOther(t *testing.T) {
 	carol.Screenshot(filepath.Join("artifacts", "cluster-unavailable.png"))
 	waitRemoteVideos(t, alice, 1)
 	waitRemoteVideos(t, bob, 1)
+}
+
+// TestABrowserOnAStoppedNodeResumesThroughAnother stops a node as a rolling
+// upgrade does (graceful shutdown: it tells its clients and closes their
+// WebSockets, which browsers answer with a close frame of their own). Bob's
+// browser, behind a load balancer, reconnects to the other node and resumes
+// his session; Alice never sees him leave, and the video goes on both ways.
+func TestABrowserOnAStoppedNodeResumesThroughAnother(t *testing.T) {
+	r := redistest.Start(t)
+	node := func(id string) *servertest.Server {
+		return servertest.Start(t, func(c *config.Config) {
+			c.Redis, c.NodeID = r.URL(), id
+			c.SessionSecret, c.TURNSecret = "browser-cluster-session-secret", "browser-cluster-turn-secret"
+			c.ResumeGrace = 20 * time.Second
+		})
+	}
+	n1, n2 := node("node1"), node("node2")
+	// Bob's page and WebSockets go to node2 while it is up, then to node1.
+	lb := "http://" + testutil.Balancer(t, strings.TrimPrefix(n2.URL, "http://"), strings.TrimPrefix(n1.URL, "http://"))
+	b := browsertest.Start(t, browsertest.WithFakeMediaUI())
+	room := newRoom(t, n1.URL)
+	alice := newPage(t, b, browsertest.Named("alice"))
+	bob := newPage(t, b, browsertest.Named("bob"))
+	join(t, alice, n1.URL, room, "Alice")
+	join(t, bob, lb, room, "Bob")
+	waitRemoteVideos(t, alice, 1)
+	waitRemoteVideos(t, bob, 1)
+	participants := func(s *servertest.Server) int {
+		res, err := http.Get(s.URL + "/healthz")
+		if err != nil {
+			return -1
+		}
+		defer res.Body.Close()
+		var h struct{ Participants int }
+		json.NewDecoder(res.Body).Decode(&h)
+		return h.Participants
+	}
+	if n := participants(n2); n != 1 {
+		t.Fatalf("node2 holds %d participants, want bob", n)
+	}
+	var bobID string
+	bob.Eval(`window.peercall.room.self.id`, &bobID)
+	alice.Eval(`(() => { window.left = []; window.peercall.room.addEventListener('participantleft', (e) => window.left.push(e.detail.participant.id + ': ' + e.detail.reason)); return true; })()`, nil)
+
+	if err := n2.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if n := participants(n1); n != 2 {
+			return fmt.Errorf("node1 holds %d participants", n)
+		}
+		return nil
+	})
+	bob.Wait(0, "bob back in the call", `window.peercall.room.status === 'joined'`)
+	var id string
+	bob.Eval(`window.peercall.room.self.id`, &id)
+	if id != bobID {
+		t.Fatalf("bob came back as %s, was %s: a rejoin, not a resume", id, bobID)
+	}
+	waitRemoteVideos(t, alice, 1)
+	waitRemoteVideos(t, bob, 1)
+	var left []string
+	alice.Eval(`window.left`, &left)
+	if len(left) != 0 {
+		t.Fatalf("alice saw participants leave: %v", left)
+	}
+	alice.Eval(`[...window.peercall.room.participants.keys()][0]`, &id)
+	if id != bobID {
+		t.Fatalf("alice sees %s, want bob (%s)", id, bobID)
+	}
 }
