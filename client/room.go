@@ -45,6 +45,9 @@ type Room struct {
 
 	ctx    context.Context // canceled when the room ends
 	cancel context.CancelFunc
+	// dialer connects to TURN over TCP and TLS; nil with a caller's
+	// SettingEngine.
+	dialer *turnDialer
 	// leaveCtx is canceled by Close (and whenever ctx is): the writer then
 	// sends leave, and a reconnect in progress gives up.
 	leaveCtx context.Context
@@ -118,7 +121,10 @@ func Join(ctx context.Context, cfg Config) (*Room, error) {
 
 	se := cfg.settingEngine(loopback, log)
 	var refresh func()
+	var dialer *turnDialer
 	if cfg.SettingEngine == nil {
+		dialer = newTURNDialer()
+		se.SetICEProxyDialer(dialer)
 		// Our own view of the interfaces, shared by the room's peer
 		// connections, so that an ICE restart after a network change
 		// gathers on the new addresses.
@@ -150,6 +156,7 @@ func Join(ctx context.Context, cfg Config) (*Room, error) {
 		peers:  make(map[string]*Peer),
 		reqs:   make(map[string]*request),
 		probe:  make(chan struct{}, 1),
+		dialer: dialer,
 	}
 	lobby := &lobbyWait{ctx: ctx, onLobby: cfg.OnLobby}
 	if _, ok := ctx.Deadline(); !ok {
@@ -159,6 +166,9 @@ func Join(ctx context.Context, cfg Config) (*Room, error) {
 	}
 	conn, hs, err := r.dial(ctx, "", lobby)
 	if err != nil {
+		if dialer != nil {
+			dialer.stop()
+		}
 		return nil, err
 	}
 	joined := hs.joined
@@ -211,6 +221,9 @@ func Join(ctx context.Context, cfg Config) (*Room, error) {
 // must be held, or r not yet shared.
 func (r *Room) applyJoinedLocked(j *protocol.Joined) {
 	r.rtc = r.cfg.rtcConfiguration(j.ICEServers)
+	if r.dialer != nil {
+		r.dialer.setServers(r.rtc.ICEServers)
+	}
 	r.pingInterval = time.Duration(j.PingIntervalMS) * time.Millisecond
 	if r.pingInterval <= 0 {
 		r.pingInterval = defaultPingInterval
@@ -339,6 +352,9 @@ func (r *Room) end(err error) {
 		r.mu.Unlock()
 		if err != nil {
 			r.log.Info("room ended", "err", err)
+		}
+		if r.dialer != nil {
+			r.dialer.stop() // closing a PeerConnection waits for its TURN dials
 		}
 		for _, p := range peers {
 			p.close()

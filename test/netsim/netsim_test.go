@@ -298,9 +298,9 @@ func TestConnectivityMatrix(t *testing.T) {
 			certFile, keyFile := l.certificate("198.51.100.10", "198.51.100.11")
 			url := l.serve(srv, "--listen", "198.51.100.10:443", "--tls-cert", certFile, "--tls-key", keyFile,
 				"--turns-listen", "198.51.100.11:443")
-			// Rejected, not dropped: with silently dropped SYNs pion's TURN/TCP dial
-			// to :3478 outlives the call and delays leaving (see docs/connectivity.md).
-			only443 := "ct state established,related accept\n  meta l4proto udp drop\n  tcp dport != 443 reject with tcp reset"
+			// Dropped silently, as corporate firewalls do: the SDK's TURN/TCP
+			// dial to :3478 must neither hold up the call nor leaving.
+			only443 := "ct state established,related accept\n  meta l4proto udp drop\n  tcp dport != 443 drop"
 			a := l.natted(core, "a", "198.51.100.21", 0, "masquerade", only443)
 			b := l.natted(core, "b", "198.51.100.22", 64, "masquerade", only443)
 			return url, a, b
