@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/pion/logging"
 )
@@ -40,8 +41,25 @@ func (p pionLogger) Tracef(format string, args ...any) { p.logf(levelPionDebug, 
 func (p pionLogger) Debug(msg string)                  { p.log(levelPionDebug, msg) }
 func (p pionLogger) Debugf(format string, args ...any) { p.logf(levelPionDebug, format, args...) }
 func (p pionLogger) Info(msg string)                   { p.log(slog.LevelInfo, msg) }
-func (p pionLogger) Infof(format string, args ...any)  { p.logf(slog.LevelInfo, format, args...) }
+func (p pionLogger) Infof(format string, args ...any)  { p.logf(infoLevel(format), format, args...) }
 func (p pionLogger) Warn(msg string)                   { p.log(slog.LevelWarn, msg) }
 func (p pionLogger) Warnf(format string, args ...any)  { p.logf(slog.LevelWarn, format, args...) }
 func (p pionLogger) Error(msg string)                  { p.log(slog.LevelError, msg) }
 func (p pionLogger) Errorf(format string, args ...any) { p.logf(slog.LevelError, format, args...) }
+
+// perPacketInfo are pion/turn messages logged at info level once per
+// packet. Anyone can send UDP to a relay address, so at info level they
+// would let a stranger flood the log; they are pion-debug here.
+var perPacketInfo = []string{
+	"No Permission or Channel exists for ", // a packet from a peer without permission, dropped
+}
+
+// infoLevel is the level of one of pion's info messages.
+func infoLevel(format string) slog.Level {
+	for _, prefix := range perPacketInfo {
+		if strings.HasPrefix(format, prefix) {
+			return levelPionDebug
+		}
+	}
+	return slog.LevelInfo
+}

@@ -2,10 +2,15 @@ package turnserver
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -215,5 +220,60 @@ func TestRelayToRelay(t *testing.T) {
 	})
 	if st := s.Stats(); st.Allocations != 2 || st.PeerDenials != 0 {
 		t.Errorf("Stats = %+v", st)
+	}
+}
+
+// levelRecorder records the level of every log record whose message
+// contains substr.
+type levelRecorder struct {
+	substr string
+	mu     sync.Mutex
+	levels []slog.Level
+}
+
+func (r *levelRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *levelRecorder) Handle(_ context.Context, rec slog.Record) error {
+	if strings.Contains(rec.Message, r.substr) {
+		r.mu.Lock()
+		r.levels = append(r.levels, rec.Level)
+		r.mu.Unlock()
+	}
+	return nil
+}
+func (r *levelRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *levelRecorder) WithGroup(string) slog.Handler      { return r }
+
+func (r *levelRecorder) seen() []slog.Level {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.levels)
+}
+
+// Anyone can send UDP to a relay address. pion/turn logs each such packet
+// from a peer without permission at info level; the server keeps that below
+// debug, so that strangers cannot flood the log.
+func TestPacketsFromStrangersAreNotLoggedAtInfo(t *testing.T) {
+	rec := &levelRecorder{substr: "No Permission"}
+	s := startServer(t, Config{AllowLoopback: true, Logger: slog.New(rec)})
+	u, p, _ := s.Credentials("alice")
+	relay, err := allocate(t, dialClient(t, s, u, p, false))
+	if err != nil {
+		t.Fatalf("Allocate: %v", err)
+	}
+	defer relay.Close()
+	stranger := listenPeer(t)
+	testutil.Eventually(t, waitFor, func() error {
+		if _, err := stranger.WriteTo([]byte("knock knock"), relay.LocalAddr()); err != nil {
+			return err
+		}
+		if len(rec.seen()) < 5 {
+			return fmt.Errorf("pion logged %d dropped packets so far", len(rec.seen()))
+		}
+		return nil
+	})
+	for _, l := range rec.seen() {
+		if l >= slog.LevelDebug {
+			t.Fatalf("a packet from a stranger was logged at %v", l)
+		}
 	}
 }
