@@ -16,18 +16,20 @@ import (
 	"github.com/peercall/peercall/internal/testutil"
 )
 
+// clusterNode starts a server that is node id of a cluster in Redis r.
+func clusterNode(t *testing.T, r *redistest.Server, id string, opts ...func(*config.Config)) *servertest.Server {
+	return servertest.Start(t, append([]func(*config.Config){func(c *config.Config) {
+		c.Redis, c.NodeID = r.URL(), id
+		c.SessionSecret, c.TURNSecret = "browser-cluster-session-secret", "browser-cluster-turn-secret"
+	}}, opts...)...)
+}
+
 // TestBrowsersOnTwoClusterNodesCallEachOther puts Alice's browser on one
 // node and Bob's on another, the two sharing rooms through a real Redis:
 // they see each other and their video plays both ways.
 func TestBrowsersOnTwoClusterNodesCallEachOther(t *testing.T) {
 	r := redistest.Start(t)
-	node := func(id string) *servertest.Server {
-		return servertest.Start(t, func(c *config.Config) {
-			c.Redis, c.NodeID = r.URL(), id
-			c.SessionSecret, c.TURNSecret = "browser-cluster-session-secret", "browser-cluster-turn-secret"
-		})
-	}
-	n1, n2 := node("node1"), node("node2")
+	n1, n2 := clusterNode(t, r, "node1"), clusterNode(t, r, "node2")
 	b := browsertest.Start(t, browsertest.WithFakeMediaUI())
 	room := newRoom(t, n1.URL)
 	alice := newPage(t, b, browsertest.Named("alice"))
@@ -86,14 +88,8 @@ func TestBrowsersOnTwoClusterNodesCallEachOther(t *testing.T) {
 // his session; Alice never sees him leave, and the video goes on both ways.
 func TestABrowserOnAStoppedNodeResumesThroughAnother(t *testing.T) {
 	r := redistest.Start(t)
-	node := func(id string) *servertest.Server {
-		return servertest.Start(t, func(c *config.Config) {
-			c.Redis, c.NodeID = r.URL(), id
-			c.SessionSecret, c.TURNSecret = "browser-cluster-session-secret", "browser-cluster-turn-secret"
-			c.ResumeGrace = 20 * time.Second
-		})
-	}
-	n1, n2 := node("node1"), node("node2")
+	grace := func(c *config.Config) { c.ResumeGrace = 20 * time.Second }
+	n1, n2 := clusterNode(t, r, "node1", grace), clusterNode(t, r, "node2", grace)
 	// Bob's page and WebSockets go to node2 while it is up, then to node1.
 	lb := "http://" + testutil.Balancer(t, strings.TrimPrefix(n2.URL, "http://"), strings.TrimPrefix(n1.URL, "http://"))
 	b := browsertest.Start(t, browsertest.WithFakeMediaUI())
