@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -71,6 +72,13 @@ type Config struct {
 	// JoinsPerIPPerMinute bounds joins per client address. Default 120;
 	// -1 is unlimited.
 	JoinsPerIPPerMinute int `yaml:"joins_per_ip_per_minute"`
+	// TrustedProxies are the reverse proxies and load balancers (IP
+	// addresses or CIDR prefixes, IPv4 or IPv6) whose X-Forwarded-For
+	// header is believed: for a request from one of them, the client
+	// address is the rightmost X-Forwarded-For entry that is not itself a
+	// trusted proxy. Default none: the header is ignored and the client
+	// address is the TCP peer's. See docs/security.md.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// MaxRooms and MaxTotalParticipants bound the server. Defaults 20000
 	// and 50000; -1 is unlimited.
 	MaxRooms             int `yaml:"max_rooms"`
@@ -237,6 +245,9 @@ func (c *Config) Validate() error {
 	if c.MessageRate < 1 || c.MessageBurst < 1 {
 		return bad("message-rate", "message rate and burst must be at least 1")
 	}
+	if _, err := ParseTrustedProxies(c.TrustedProxies); err != nil {
+		return bad("trusted-proxies", "%v", err)
+	}
 	for _, o := range c.AllowedOrigins {
 		if o == "" || strings.ContainsAny(o, " /") && !strings.Contains(o, "://") {
 			return bad("allowed-origin", "%q is not a host pattern like app.example.com", o)
@@ -295,6 +306,43 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// ParseTrustedProxies parses trusted_proxies entries: IP addresses
+// ("10.0.0.2", "2001:db8::2") or CIDR prefixes ("10.0.0.0/24",
+// "2001:db8::/64"). IPv4-mapped IPv6 entries become IPv4 ones, since client
+// addresses are compared unmapped. A prefix covering every address (/0) is
+// refused: it would let any client name its own address. The error names
+// the first bad entry.
+func ParseTrustedProxies(entries []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, e := range entries {
+		s := strings.TrimSpace(e)
+		var p netip.Prefix
+		var err error
+		if strings.Contains(s, "/") {
+			p, err = netip.ParsePrefix(s)
+		} else {
+			var a netip.Addr
+			if a, err = netip.ParseAddr(s); err == nil {
+				if a.Zone() != "" {
+					return nil, fmt.Errorf("%q: an IPv6 zone is not allowed", e)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or CIDR prefix like 10.0.0.2 or 10.0.0.0/24", e)
+		}
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("%q trusts every address: any client could then claim any address; list only your own proxies", e)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // ICEServer is one external STUN/TURN server parsed from a URL.

@@ -3,9 +3,12 @@ package config_test
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +95,11 @@ func TestBadConfigurationIsRefusedClearly(t *testing.T) {
 		{"cluster mode without a shared session secret is refused", []string{"--redis", "redis://127.0.0.1:6379/0", "--turn-secret", "t"}, nil, "session-secret"},
 		{"cluster mode without a shared TURN secret is refused", nil, map[string]string{"PEERCALL_REDIS": "redis://127.0.0.1:6379/0", "PEERCALL_SESSION_SECRET": "0123456789abcdef"}, "turn-secret"},
 		{"a node ID with a colon is refused", []string{"--node-id", "a:b"}, nil, "node-id"},
+		{"a trusted proxy that is not an address is refused, named", []string{"--trusted-proxies", "10.0.0.2,proxy.example.com"}, nil, `trusted-proxies: "proxy.example.com" is not an IP address`},
+		{"a bad trusted prefix is refused, named", nil, map[string]string{"PEERCALL_TRUSTED_PROXIES": "10.0.0.0/33"}, `"10.0.0.0/33"`},
+		{"trusting every IPv4 address is refused", []string{"--trusted-proxies", "0.0.0.0/0"}, nil, "trusts every address"},
+		{"trusting every IPv6 address is refused", []string{"--config", yamlWith("trusted_proxies: [\"::/0\"]\n")}, nil, "trusts every address"},
+		{"a trusted proxy given as a YAML string is refused", []string{"--config", yamlWith("trusted_proxies: 10.0.0.2\n")}, nil, "cannot unmarshal"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,5 +154,56 @@ func TestTURNOverTLSNeedsACertificate(t *testing.T) {
 	}
 	if _, err := load(t, []string{"--turns-listen", ":5349", "--tls-self-signed"}, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestTrustedProxiesComeFromFlagsEnvironmentOrFile(t *testing.T) {
+	cfg, err := load(t, nil, nil)
+	if err != nil || cfg.TrustedProxies != nil {
+		t.Fatalf("default: %q, %v; want none", cfg.TrustedProxies, err)
+	}
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("trusted_proxies:\n  - 10.0.0.2\n  - 2001:db8::/64\n"), 0o600)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"a YAML list", []string{"--config", path}, nil, "10.0.0.2 2001:db8::/64"},
+		{"the environment, comma-separated, beats the file", []string{"--config", path}, map[string]string{"PEERCALL_TRUSTED_PROXIES": "10.0.0.3, 192.168.0.0/16"}, "10.0.0.3 192.168.0.0/16"},
+		{"a flag, comma-separated and repeated, beats both", []string{"--config", path, "--trusted-proxies", "10.0.0.4, 10.0.0.5", "--trusted-proxies", "::1"},
+			map[string]string{"PEERCALL_TRUSTED_PROXIES": "10.0.0.3"}, "10.0.0.4 10.0.0.5 ::1"},
+		{"an empty flag clears the file's list", []string{"--config", path, "--trusted-proxies", ""}, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := load(t, tc.args, tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(cfg.TrustedProxies, " "); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseTrustedProxies(t *testing.T) {
+	got, err := config.ParseTrustedProxies([]string{"10.0.0.2", " 10.1.2.3/16 ", "2001:db8::1", "2001:db8:1::/48", "::ffff:192.0.2.1", "::ffff:198.51.100.0/120"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.2/32"), netip.MustParsePrefix("10.1.0.0/16"),
+		netip.MustParsePrefix("2001:db8::1/128"), netip.MustParsePrefix("2001:db8:1::/48"),
+		netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("198.51.100.0/24"),
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for _, bad := range []string{"", "10.0.0", "10.0.0.0/33", "fe80::1%eth0", "proxy.example.com", "0.0.0.0/0", "::/0", "10.0.0.2:80"} {
+		if _, err := config.ParseTrustedProxies([]string{"10.0.0.2", bad}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", bad)) {
+			t.Errorf("%q: got %v, want an error naming it", bad, err)
+		}
 	}
 }

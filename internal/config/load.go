@@ -43,6 +43,7 @@ var options = []option{
 	{"message-burst", "signaling frames a connection may send in a burst", func(c *Config) any { return &c.MessageBurst }},
 	{"max-conns-per-ip", "open signaling connections per client address (-1: unlimited)", func(c *Config) any { return &c.MaxConnsPerIP }},
 	{"joins-per-ip-per-minute", "joins per client address per minute (-1: unlimited)", func(c *Config) any { return &c.JoinsPerIPPerMinute }},
+	{"trusted-proxies", "IP addresses or CIDR prefixes of your reverse proxies/load balancers, comma-separated or repeated: for requests from them the client address is taken from X-Forwarded-For (default none: the header is ignored)", func(c *Config) any { return &c.TrustedProxies }},
 	{"max-rooms", "rooms on this server (-1: unlimited)", func(c *Config) any { return &c.MaxRooms }},
 	{"max-total-participants", "participants on this server (-1: unlimited)", func(c *Config) any { return &c.MaxTotalParticipants }},
 	{"tls-cert", "serve HTTPS with this PEM certificate (with --tls-key)", func(c *Config) any { return &c.TLSCert }},
@@ -60,6 +61,11 @@ var options = []option{
 	{"redis-prefix", `start of every Redis key and channel of the cluster, so that clusters can share a Redis (default "peercall:")`, func(c *Config) any { return &c.RedisPrefix }},
 }
 
+// commaFlags are list flags that also take comma-separated values on the
+// command line (the environment always does): --trusted-proxies a,b equals
+// --trusted-proxies a --trusted-proxies b.
+var commaFlags = map[string]bool{"trusted-proxies": true}
+
 // EnvName returns the environment twin of a flag name.
 func EnvName(flagName string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
@@ -73,7 +79,11 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	var fromFlags Config
 	for _, o := range options {
 		def := Default()
-		fs.Var(value(o.field(&fromFlags)), o.name, o.usage+defaultNote(o.field(&def))+" [env "+EnvName(o.name)+"]")
+		fv := value(o.field(&fromFlags))
+		if commaFlags[o.name] {
+			fv = (*commaListValue)(o.field(&fromFlags).(*[]string))
+		}
+		fs.Var(fv, o.name, o.usage+defaultNote(o.field(&def))+" [env "+EnvName(o.name)+"]")
 	}
 	configPath := fs.String("config", "", "YAML configuration file (keys as in config-sample.yaml) [env "+EnvPrefix+"CONFIG]")
 	if err := fs.Parse(args); err != nil {
@@ -258,3 +268,10 @@ func (l *listValue) String() string {
 	}
 	return strings.Join(*l, ",")
 }
+
+// commaListValue is a listValue whose every use may add several
+// comma-separated entries.
+type commaListValue []string
+
+func (l *commaListValue) Set(v string) error { *l = append(*l, splitList(v)...); return nil }
+func (l *commaListValue) String() string     { return (*listValue)(l).String() }

@@ -79,6 +79,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Checked by Validate; parsed here, so that the signaling package
+	// gets prefixes and reads no configuration.
+	trusted, err := config.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("%w: trusted-proxies: %v", config.ErrInvalid, err)
+	}
 	tc, note, err := tlsConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -163,6 +169,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxConnsPerIP:       cfg.MaxConnsPerIP,
 		JoinsPerIPPerMinute: cfg.JoinsPerIPPerMinute,
 		OriginPatterns:      cfg.AllowedOrigins,
+		TrustedProxies:      trusted,
 		Logger:              log.With("component", "signal"),
 	})
 	s.reg = s.newMetrics()

@@ -1,15 +1,14 @@
 package signal
 
 import (
-	"net"
-	"net/http"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
 
-// ipLimits counts connections and rate-limits joins per client IP address.
+// ipLimits counts connections and rate-limits joins per client IP address
+// (ClientAddr: behind trusted proxies, the address they forwarded).
 type ipLimits struct {
 	maxConns  int        // <= 0: unlimited
 	joinRate  rate.Limit // joins per second; 0: unlimited
@@ -32,19 +31,6 @@ func newIPLimits(maxConns, joinsPerMinute int) *ipLimits {
 		l.joinBurst = max(1, joinsPerMinute/4)
 	}
 	return l
-}
-
-// clientIP is the address the request came from. Behind a reverse proxy
-// every client shares the proxy's address; see docs/security.md.
-func clientIP(r *http.Request) string {
-	if r == nil {
-		return ""
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // addConn counts a connection from ip, or reports false at the limit.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path"
 	"sync"
 	"sync/atomic"
@@ -70,7 +71,12 @@ type Options struct {
 	// JoinsPerIPPerMinute bounds joins per client address. Default 120;
 	// negative means unlimited.
 	JoinsPerIPPerMinute int
-	Logger              *slog.Logger
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client address used by the per-address limits and in logs
+	// (see ClientAddr). Default none: the header is ignored and the
+	// client address is the TCP peer's.
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
 }
 
 func (o *Options) setDefaults() {
@@ -131,16 +137,17 @@ func NewServer(opts Options) *Server {
 // goroutine, and returns. An idle connection costs no goroutine (see
 // conn.go and poller_linux.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ip := ClientAddr(r, s.opts.TrustedProxies)
 	nc, early, err := upgrade(w, r, s.opts.OriginPatterns)
 	if err != nil {
 		level := slog.LevelDebug
 		if errors.Is(err, path.ErrBadPattern) {
 			level = slog.LevelWarn // a configuration mistake
 		}
-		s.opts.Logger.Log(r.Context(), level, "websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		s.opts.Logger.Log(r.Context(), level, "websocket upgrade failed", "remote", ip, "peer", r.RemoteAddr, "err", err)
 		return
 	}
-	c := newConn(s, nc, clientIP(r), r.Host)
+	c := newConn(s, nc, ip, r.Host)
 	if len(early) > 0 {
 		c.in, c.r, c.w = getBuffer(len(early)), 0, len(early)
 		copy(c.in.b, early)
@@ -150,6 +157,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.closeWith(protocol.Error{Code: protocol.CodeServerShutdown, Message: "server is shutting down"})
 	case !s.limits.addConn(c.ip):
 		s.stats.rateLimited.Add(1)
+		s.opts.Logger.Debug("connection refused: too many from this address", "remote", c.ip, "peer", r.RemoteAddr)
 		c.closeWith(protocol.Error{Code: protocol.CodeRateLimited, Message: "too many connections from your address"})
 	default:
 		c.counted = true

@@ -1,10 +1,15 @@
 package signal_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -751,5 +756,88 @@ func TestShutdownDetachesSoParticipantsResumeElsewhere(t *testing.T) {
 	b2.send(protocol.Join{Type: protocol.TypeJoin, Version: protocol.Version, Room: "demo", Name: "bob", Resume: jb["resume_token"].(string)})
 	if j := b2.expect(protocol.TypeJoined); j["resumed"] != true || j["self"].(map[string]any)["id"] != b.id {
 		t.Fatalf("resume gave %v", j)
+	}
+}
+
+// dialForwarded opens a socket whose request says, in X-Forwarded-For, that
+// a proxy forwarded it for xff.
+func dialForwarded(t *testing.T, url, xff string) *wsClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: http.Header{"X-Forwarded-For": {xff}}})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	ws.SetReadLimit(1 << 20)
+	t.Cleanup(func() { ws.CloseNow() })
+	return &wsClient{t: t, ws: ws}
+}
+
+// lockedBuffer is a log destination safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestPerAddressLimitsCountForwardedClientsBehindATrustedProxy(t *testing.T) {
+	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	t.Run("connections from a trusted proxy count per forwarded address", func(t *testing.T) {
+		var logs lockedBuffer
+		s := start(t, signal.Options{MaxConnsPerIP: 2, TrustedProxies: loopback,
+			Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		dialForwarded(t, s.url, "203.0.113.7").join("a", "1")
+		// A client may put anything on the left; the proxy appends the
+		// address it saw on the right, and that is the one counted.
+		dialForwarded(t, s.url, "203.0.113.8, 203.0.113.7").join("a", "2")
+		c := dialForwarded(t, s.url, "203.0.113.7")
+		c.expectError(protocol.CodeRateLimited)
+		c.expectClosed()
+		dialForwarded(t, s.url, "203.0.113.8").join("a", "3")
+		// Without the header, the proxy's own address counts.
+		dial(t, s.url).join("a", "4")
+		if s.Stats().RateLimited != 1 {
+			t.Fatalf("stats %+v", s.Stats())
+		}
+		if l := logs.String(); !strings.Contains(l, `too many from this address" remote=203.0.113.7 peer=127.0.0.1:`) {
+			t.Fatalf("the refusal is not logged with the forwarded address:\n%s", l)
+		}
+	})
+	t.Run("joins from a trusted proxy are rate limited per forwarded address", func(t *testing.T) {
+		s := start(t, signal.Options{JoinsPerIPPerMinute: 8, TrustedProxies: loopback}) // burst 2
+		dialForwarded(t, s.url, "203.0.113.7").join("a", "1")
+		dialForwarded(t, s.url, "203.0.113.7").join("a", "2")
+		c := dialForwarded(t, s.url, "203.0.113.7")
+		c.send(protocol.Join{Type: protocol.TypeJoin, Version: protocol.Version, Room: "a"})
+		c.expectError(protocol.CodeRateLimited)
+		dialForwarded(t, s.url, "203.0.113.8").join("a", "3")
+	})
+	for _, tc := range []struct {
+		name    string
+		trusted []netip.Prefix
+	}{
+		{"without trusted proxies the header is ignored", nil},
+		{"the header of a peer that is not a trusted proxy is ignored", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := start(t, signal.Options{MaxConnsPerIP: 2, TrustedProxies: tc.trusted})
+			dialForwarded(t, s.url, "203.0.113.7").join("a", "1")
+			dialForwarded(t, s.url, "203.0.113.8").join("a", "2")
+			c := dialForwarded(t, s.url, "203.0.113.9") // still 127.0.0.1
+			c.expectError(protocol.CodeRateLimited)
+			c.expectClosed()
+		})
 	}
 }
