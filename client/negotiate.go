@@ -3,6 +3,8 @@ package client
 import (
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -162,6 +164,17 @@ func (p *Peer) makeOffer(pc *webrtc.PeerConnection, restart bool) {
 // one is sent again (the answer settles it; a duplicate is harmless to the
 // peer's perfect negotiation), and a broken connection is restarted.
 func (p *Peer) resync(pc *webrtc.PeerConnection) {
+	// The session may have resumed on another server (a cluster node that
+	// stopped or died), whose TURN server is another: future gathering
+	// must use it, and a call relayed through the old one moves now rather
+	// than after the old relay's silence is noticed (5 s of ICE consent,
+	// then the restart grace), or never, if ICE restarted against the old
+	// server.
+	if moved := p.updateICEServers(pc); moved && relayed(pc) {
+		p.log.Info("resumed with other TURN servers while relayed; restarting ICE")
+		p.makeOffer(pc, true)
+		return
+	}
 	if pc.SignalingState() == webrtc.SignalingStateHaveLocalOffer {
 		if ld := pc.LocalDescription(); ld != nil {
 			p.log.Info("resending the pending offer after resuming")
@@ -304,4 +317,42 @@ func yieldOffer(pc *webrtc.PeerConnection) error {
 		return errors.New("nothing negotiated to fall back to")
 	}
 	return pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: prev.SDP})
+}
+
+// updateICEServers gives pc the session's current ICE servers, for its next
+// gathering (an ICE restart). It reports whether the TURN servers changed.
+func (p *Peer) updateICEServers(pc *webrtc.PeerConnection) (turnMoved bool) {
+	cfg := pc.GetConfiguration()
+	next := p.env.rtc().ICEServers
+	turnMoved = !slices.Equal(turnURLs(cfg.ICEServers), turnURLs(next))
+	cfg.ICEServers = next
+	if err := pc.SetConfiguration(cfg); err != nil {
+		p.log.Warn("update ICE servers", "err", err)
+		return false
+	}
+	return turnMoved
+}
+
+// turnURLs lists the TURN URLs of servers, sorted.
+func turnURLs(servers []webrtc.ICEServer) []string {
+	var out []string
+	for _, s := range servers {
+		for _, u := range s.URLs {
+			if strings.HasPrefix(u, "turn:") || strings.HasPrefix(u, "turns:") {
+				out = append(out, u)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// relayed reports whether pc's media goes through a TURN relay of ours.
+func relayed(pc *webrtc.PeerConnection) bool {
+	sctp := pc.SCTP()
+	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
+		return false
+	}
+	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
+	return err == nil && pair != nil && pair.Local != nil && pair.Local.Typ == webrtc.ICECandidateTypeRelay
 }

@@ -170,20 +170,31 @@ func TestAMeshSpreadOverThreeNodesConnectsWithFullMedia(t *testing.T) {
 // A node that dies (SIGKILL) or is stopped for an upgrade (SIGTERM: it
 // tells its clients and closes their connections) loses its participants to
 // another node, where they resume with their IDs; the others in their calls
-// see them reconnecting, never leaving, and the media goes on.
+// see them reconnecting, never leaving, and the media goes on, also when it
+// was relayed through the node's TURN server. (The video gap counts a
+// trailing silence too, so media that never came back fails.)
 func TestParticipantsOfAStoppedOrKilledNodeResumeThroughAnotherUnseen(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		sig  os.Signal
-	}{{"killed", os.Kill}, {"stopped", syscall.SIGTERM}} {
+		name  string
+		sig   os.Signal
+		extra []string
+	}{
+		{"killed", os.Kill, nil},
+		{"stopped", syscall.SIGTERM, nil},
+		// Relayed calls lose their TURN allocation with the node: the
+		// resumed side must restart ICE through the new node's TURN.
+		{"killed, relayed", os.Kill, []string{"--relay-only"}},
+		{"stopped, relayed", syscall.SIGTERM, []string{"--relay-only"}},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := redistest.Start(t)
 			n1, n2 := clusterNode(t, r, "node1"), clusterNode(t, r, "node2")
 			lb := balancer(t, n2, n1) // bob lands on node2 until it goes
 			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 			defer cancel()
-			alice := startParticipant(ctx, t, n1.url, "kill", "alice", "--expect-peers", "1", "--duration", "25s")
-			bob := startParticipant(ctx, t, lb, "kill", "bob", "--expect-peers", "1", "--duration", "25s")
+			args := append([]string{"--expect-peers", "1", "--duration", "25s"}, tc.extra...)
+			alice := startParticipant(ctx, t, n1.url, "kill", "alice", args...)
+			bob := startParticipant(ctx, t, lb, "kill", "bob", args...)
 			waitMedia(t, alice, bob)
 			if _, h, _ := healthz(n2.url); h.Participants != 1 {
 				t.Fatalf("node2 holds %d participants, want bob", h.Participants)
@@ -223,7 +234,7 @@ func TestParticipantsOfAStoppedOrKilledNodeResumeThroughAnotherUnseen(t *testing
 					t.Errorf("video from %s stopped for %d ms", rep.Peers[0].Name, gap)
 				}
 			}
-			t.Logf("longest video gaps: %d and %d ms", ra.Peers[0].Video.MaxGapMS, rb.Peers[0].Video.MaxGapMS)
+			t.Logf("longest video gaps: %d and %d ms; video packets %d and %d", ra.Peers[0].Video.MaxGapMS, rb.Peers[0].Video.MaxGapMS, ra.Peers[0].Video.Packets, rb.Peers[0].Video.Packets)
 		})
 	}
 }

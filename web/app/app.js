@@ -151,6 +151,9 @@ async function enterRoom(room) {
   try {
     r = await Room.join({
       room, name, token, stream: new MediaStream(tracks),
+      // /r/<room>?relay=1: media only through the TURN relay, so that the
+      // others never see this device's IP addresses.
+      relayOnly: new URLSearchParams(location.search).get('relay') === '1',
       onLobby: () => showLobby(true),
       state: { audio_muted: !local.micOn || !local.audio, video_muted: !local.video },
     });

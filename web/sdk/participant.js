@@ -20,6 +20,7 @@ import { safetyCodeOf } from './safety.js';
  * @typedef {object} PeerHost
  * @property {string} selfId
  * @property {RTCIceServer[]} iceServers
+ * @property {boolean} relayOnly only TURN relay candidates (iceTransportPolicy "relay")
  * @property {number} maxFileBytes
  * @property {(type: 'offer'|'answer'|'candidate', to: string, payload: unknown) => void} relay
  * @property {() => {audio: MediaStreamTrack|null, video: MediaStreamTrack|null, screen: MediaStreamTrack|null, stream: MediaStream}} localMedia
@@ -172,7 +173,12 @@ export class RemoteParticipant extends EventTarget {
    */
   start(initiator) {
     if (this.pc) return;
-    const pc = new RTCPeerConnection({ iceServers: this.host.iceServers, bundlePolicy: 'max-bundle', iceCandidatePoolSize: 1 });
+    const pc = new RTCPeerConnection({
+      iceServers: this.host.iceServers,
+      iceTransportPolicy: this.host.relayOnly ? 'relay' : 'all',
+      bundlePolicy: 'max-bundle',
+      iceCandidatePoolSize: 1,
+    });
     this.pc = pc;
     pc.onnegotiationneeded = () => this.negotiate();
     pc.onicecandidate = ({ candidate }) => {
@@ -436,6 +442,27 @@ export class RemoteParticipant extends EventTarget {
         }
       }, grace);
     }
+  }
+
+  /**
+   * Restarts ICE now if the media goes through a TURN relay of ours: after
+   * resuming on another server (a cluster node stopped or died), whose TURN
+   * server the old relay does not survive.
+   */
+  async restartIfRelayed() {
+    const pc = this.pc;
+    if (!pc || this.closed) return;
+    let relayed = false;
+    try {
+      const stats = await pc.getStats();
+      stats.forEach((s) => {
+        if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
+        const pair = stats.get(s.selectedCandidatePairId);
+        const local = pair && stats.get(pair.localCandidateId);
+        if (local && local.candidateType === 'relay') relayed = true;
+      });
+    } catch { return; }
+    if (relayed && this.pc === pc) this.restartIce();
   }
 
   /**

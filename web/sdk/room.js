@@ -36,6 +36,10 @@ const OFFER_WAIT_MS = 200;
  *   1000, 0 turns sampling off.
  * @property {(message: string) => void} [onLobby] Called when the room is
  *   locked and the join waits for a host to admit it.
+ * @property {boolean} [relayOnly] Send media only through TURN relays
+ *   (iceTransportPolicy "relay"): the others never learn this device's IP
+ *   addresses, at the cost of the relay's extra hop and the server's
+ *   bandwidth. Needs a TURN server (the embedded one is on by default).
  */
 
 /**
@@ -238,6 +242,7 @@ export class Room extends EventTarget {
     this.locked = !!joined.locked;
     if (this.isHost !== wasHost) this.emit('hostchange', { host: this.isHost });
     this.displayName = joined.self.name;
+    const turnMoved = turnURLs(this.iceServers) !== turnURLs(joined.ice_servers || []);
     this.iceServers = joined.ice_servers || [];
     this.maxParticipants = joined.max_participants;
     this.resumeToken = joined.resume_token || '';
@@ -257,6 +262,9 @@ export class Room extends EventTarget {
           p.update(info);
           p.host.iceServers = this.iceServers;
           try { p.pc?.setConfiguration({ ...p.pc.getConfiguration(), iceServers: this.iceServers }); } catch { /* keep the old ones */ }
+          // Resumed through another server: a relayed call moves to its
+          // TURN server now, not after the old relay's silence is noticed.
+          if (turnMoved) p.restartIfRelayed();
           this.emit('participantupdated', { participant: p });
         } else {
           this.addParticipant(info, true);
@@ -329,6 +337,7 @@ export class Room extends EventTarget {
     const host = {
       selfId: self.id,
       iceServers: this.iceServers,
+      relayOnly: !!this.opts.relayOnly,
       maxFileBytes: this.opts.maxFileBytes || DEFAULT_MAX_FILE_BYTES,
       relay: (type, to, payload) => { this.signaling?.relay(type, to, payload); },
       localMedia: () => ({
@@ -673,4 +682,20 @@ export class Room extends EventTarget {
  */
 function detail(ev) {
   return /** @type {CustomEvent} */ (ev).detail;
+}
+
+/**
+ * The TURN URLs of a list of ICE servers, sorted and joined, to compare.
+ * @param {RTCIceServer[]} servers
+ * @returns {string}
+ */
+function turnURLs(servers) {
+  /** @type {string[]} */
+  const out = [];
+  for (const s of servers) {
+    for (const u of Array.isArray(s.urls) ? s.urls : [s.urls]) {
+      if (u.startsWith('turn:') || u.startsWith('turns:')) out.push(u);
+    }
+  }
+  return out.sort().join(' ');
 }
