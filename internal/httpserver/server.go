@@ -85,7 +85,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: trusted-proxies: %v", config.ErrInvalid, err)
 	}
-	tc, note, err := tlsConfig(cfg)
+	tc, note, err := tlsConfig(cfg, log)
 	if err != nil {
 		return nil, err
 	}

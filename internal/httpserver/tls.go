@@ -10,10 +10,12 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/acme/autocert"
@@ -23,14 +25,15 @@ import (
 
 // tlsConfig returns the HTTPS configuration cfg asks for, or nil for plain
 // HTTP. note describes the certificate for the start-up banner.
-func tlsConfig(cfg config.Config) (tc *tls.Config, note string, err error) {
+func tlsConfig(cfg config.Config, log *slog.Logger) (tc *tls.Config, note string, err error) {
 	switch {
 	case cfg.TLSCert != "":
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
+		cf := &certFiles{certFile: cfg.TLSCert, keyFile: cfg.TLSKey, log: log}
+		if err := cf.load(time.Now()); err != nil {
 			return nil, "", fmt.Errorf("%w: tls-cert/tls-key: %v", config.ErrInvalid, err)
 		}
-		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, "certificate from " + cfg.TLSCert, nil
+		return &tls.Config{GetCertificate: cf.get, MinVersion: tls.VersionTLS12},
+			"certificate from " + cfg.TLSCert + " (reloaded when the files change)", nil
 	case len(cfg.ACMEDomains) > 0:
 		if err := os.MkdirAll(cfg.ACMECache, 0o700); err != nil {
 			return nil, "", fmt.Errorf("acme-cache: %w", err)
@@ -53,6 +56,76 @@ func tlsConfig(cfg config.Config) (tc *tls.Config, note string, err error) {
 			"self-signed certificate, SHA-256 fingerprint " + fp + " (browsers will warn; check the fingerprint)", nil
 	}
 	return nil, "", nil
+}
+
+// certCheckInterval is how often, at most, a handshake checks whether the
+// certificate files changed.
+var certCheckInterval = 10 * time.Second
+
+// certFiles serves the certificate of a PEM pair of files and picks up a
+// renewed one (certbot, cert-manager, a deploy script) without a restart,
+// for HTTPS and TURNS alike: at most every certCheckInterval, a handshake
+// compares the files' modification times and sizes with those loaded, and
+// loads the pair again if they changed. A pair that does not load (caught
+// half-written, or a key that does not match) keeps the previous
+// certificate, is logged, and is tried again at the next check.
+type certFiles struct {
+	certFile, keyFile string
+	log               *slog.Logger
+
+	mu      sync.Mutex
+	cert    *tls.Certificate
+	stamp   string    // the files' modification times and sizes when loaded
+	checked time.Time // last check
+	failed  string    // the stamp that last failed to load, logged once
+}
+
+// fileStamp identifies the current contents of the files cheaply.
+func (c *certFiles) fileStamp() (string, error) {
+	var b strings.Builder
+	for _, f := range []string{c.certFile, c.keyFile} {
+		st, err := os.Stat(f)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "%d/%d;", st.ModTime().UnixNano(), st.Size())
+	}
+	return b.String(), nil
+}
+
+// load loads the pair; c.mu is held or c not yet shared.
+func (c *certFiles) load(now time.Time) error {
+	stamp, err := c.fileStamp()
+	if err != nil {
+		return err
+	}
+	cert, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return err
+	}
+	c.cert, c.stamp, c.checked, c.failed = &cert, stamp, now, ""
+	return nil
+}
+
+func (c *certFiles) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if now.Sub(c.checked) < certCheckInterval {
+		return c.cert, nil
+	}
+	c.checked = now
+	stamp, err := c.fileStamp()
+	if err != nil || stamp == c.stamp || stamp == c.failed {
+		return c.cert, nil
+	}
+	if err := c.load(now); err != nil {
+		c.failed = stamp
+		c.log.Warn("certificate files changed but do not load; keeping the previous certificate", "cert", c.certFile, "key", c.keyFile, "err", err)
+		return c.cert, nil
+	}
+	c.log.Info("certificate reloaded", "cert", c.certFile, "not_after", c.cert.Leaf.NotAfter)
+	return c.cert, nil
 }
 
 // selfSigned makes a certificate for LAN testing, valid for localhost, this
