@@ -45,7 +45,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		scheme = "https"
 		fmt.Fprintf(stdout, "peercall serve: HTTPS with %s\n", note)
 	}
-	fmt.Fprintf(stdout, "peercall serve: web app and signaling on %s (WebSocket /ws, /healthz, /metrics)\n", srv.URL())
+	switch a := srv.MetricsAddr(); {
+	case a != nil:
+		fmt.Fprintf(stdout, "peercall serve: web app and signaling on %s (WebSocket /ws, /healthz)\n", srv.URL())
+		fmt.Fprintf(stdout, "peercall serve: Prometheus metrics on http://%s/metrics\n", a)
+	case cfg.MetricsListen == "off":
+		fmt.Fprintf(stdout, "peercall serve: web app and signaling on %s (WebSocket /ws, /healthz; metrics off)\n", srv.URL())
+	default:
+		fmt.Fprintf(stdout, "peercall serve: web app and signaling on %s (WebSocket /ws, /healthz, /metrics)\n", srv.URL())
+	}
 	if t := srv.TURN(); t != nil {
 		fmt.Fprintf(stdout, "peercall serve: STUN/TURN on %s/udp and %s/tcp\n", t.UDPAddr(), t.TCPAddr())
 		if a := t.TLSAddr(); a != nil {

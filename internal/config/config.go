@@ -30,6 +30,11 @@ type Config struct {
 	// networks that let only TLS on port 443 through. It uses the HTTPS
 	// certificate (tls-cert, acme-domain or tls-self-signed). Default off.
 	TURNSListen string `yaml:"turns_listen"`
+	// MetricsListen is where /metrics is served: "" (the default) on the
+	// main listener, beside the web app; "off" nowhere; or an address of
+	// its own (plain HTTP, e.g. 127.0.0.1:9090 or a private interface),
+	// and then not on the main listener.
+	MetricsListen string `yaml:"metrics_listen"`
 	// TURNPublicIP is the address advertised in relay candidates and in the
 	// ICE server URLs handed to clients. Default: the host the client
 	// reached the HTTP server at, and the listen IP for relay candidates.
@@ -269,6 +274,11 @@ func (c *Config) Validate() error {
 	if modes > 1 {
 		return bad("tls", "choose one of --tls-cert/--tls-key, --acme-domain and --tls-self-signed")
 	}
+	if c.MetricsListen != "" && c.MetricsListen != "off" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return bad("metrics-listen", `%q is not host:port or "off" (%v)`, c.MetricsListen, err)
+		}
+	}
 	if c.TURNSListen != "" {
 		if _, _, err := net.SplitHostPort(c.TURNSListen); err != nil {
 			return bad("turns-listen", "%q is not host:port (%v)", c.TURNSListen, err)
@@ -410,3 +420,9 @@ func ParseICEServer(s string) (ICEServer, error) {
 func (s ICEServer) IsTURN() bool {
 	return strings.HasPrefix(s.URL, "turn:") || strings.HasPrefix(s.URL, "turns:")
 }
+
+// MetricsOnMain reports whether /metrics is served on the main listener.
+func (c Config) MetricsOnMain() bool { return c.MetricsListen == "" }
+
+// MetricsOwnListener reports whether /metrics has a listener of its own.
+func (c Config) MetricsOwnListener() bool { return c.MetricsListen != "" && c.MetricsListen != "off" }

@@ -95,6 +95,7 @@ func TestBadConfigurationIsRefusedClearly(t *testing.T) {
 		{"cluster mode without a shared session secret is refused", []string{"--redis", "redis://127.0.0.1:6379/0", "--turn-secret", "t"}, nil, "session-secret"},
 		{"cluster mode without a shared TURN secret is refused", nil, map[string]string{"PEERCALL_REDIS": "redis://127.0.0.1:6379/0", "PEERCALL_SESSION_SECRET": "0123456789abcdef"}, "turn-secret"},
 		{"a node ID with a colon is refused", []string{"--node-id", "a:b"}, nil, "node-id"},
+		{"a metrics address that is not host:port is refused", []string{"--metrics-listen", "9090"}, nil, "metrics-listen"},
 		{"a trusted proxy that is not an address is refused, named", []string{"--trusted-proxies", "10.0.0.2,proxy.example.com"}, nil, `trusted-proxies: "proxy.example.com" is not an IP address`},
 		{"a bad trusted prefix is refused, named", nil, map[string]string{"PEERCALL_TRUSTED_PROXIES": "10.0.0.0/33"}, `"10.0.0.0/33"`},
 		{"trusting every IPv4 address is refused", []string{"--trusted-proxies", "0.0.0.0/0"}, nil, "trusts every address"},

@@ -27,6 +27,7 @@ type option struct {
 
 var options = []option{
 	{"listen", "HTTP listen address (web app, signaling, /healthz, /metrics)", func(c *Config) any { return &c.Listen }},
+	{"metrics-listen", `where /metrics is served: "" on the main listener (default), "off" nowhere, or its own address such as 127.0.0.1:9090 (plain HTTP; then not on the main listener)`, func(c *Config) any { return &c.MetricsListen }},
 	{"turn-listen", `STUN/TURN listen address, UDP and TCP on one port; "off" disables the embedded server`, func(c *Config) any { return &c.TURNListen }},
 	{"turns-listen", "also serve TURN over TLS (turns:) on this TCP address, e.g. :443 on its own IP; uses the HTTPS certificate", func(c *Config) any { return &c.TURNSListen }},
 	{"turn-public-ip", "IP address advertised for relay candidates and in ICE server URLs (default: the host clients reached the server at)", func(c *Config) any { return &c.TURNPublicIP }},

@@ -3,6 +3,7 @@ package httpserver_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -172,4 +173,53 @@ func TestFrameAncestorsAreConfigurable(t *testing.T) {
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'self' https://app.example.com;") {
 		t.Fatalf("CSP %q", csp)
 	}
+}
+
+// /metrics is on the main listener by default; metrics_listen moves it to a
+// listener of its own (and off the public one) or turns it off.
+func TestMetricsCanMoveOffThePublicListener(t *testing.T) {
+	metricsOK := func(url string) error {
+		resp, err := http.Get(url)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "peercall_rooms") {
+			return fmt.Errorf("GET %s: %d", url, resp.StatusCode)
+		}
+		return nil
+	}
+	notFound := func(url string) {
+		t.Helper()
+		if resp, _ := get(t, url); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("GET %s: %d, want 404", url, resp.StatusCode)
+		}
+	}
+	t.Run("default: on the main listener", func(t *testing.T) {
+		srv := servertest.Start(t)
+		if err := metricsOK(srv.URL + "/metrics"); err != nil {
+			t.Fatal(err)
+		}
+		if srv.MetricsAddr() != nil {
+			t.Fatal("a metrics listener of its own by default")
+		}
+	})
+	t.Run("its own address", func(t *testing.T) {
+		srv := servertest.Start(t, func(c *config.Config) { c.MetricsListen = "127.0.0.1:0" })
+		notFound(srv.URL + "/metrics")
+		base := "http://" + srv.MetricsAddr().String()
+		testutil.Eventually(t, 10*time.Second, func() error { return metricsOK(base + "/metrics") })
+		notFound(base + "/healthz") // only metrics there
+		if resp, _ := get(t, srv.URL+"/healthz"); resp.StatusCode != 200 {
+			t.Fatalf("healthz on the main listener: %d", resp.StatusCode)
+		}
+	})
+	t.Run("off", func(t *testing.T) {
+		srv := servertest.Start(t, func(c *config.Config) { c.MetricsListen = "off" })
+		notFound(srv.URL + "/metrics")
+		if srv.MetricsAddr() != nil {
+			t.Fatal("a metrics listener although off")
+		}
+	})
 }

@@ -18,7 +18,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET "+protocol.Path, s.signal)
 	mux.HandleFunc("POST /api/rooms", s.createRoom)
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	if s.cfg.MetricsOnMain() {
+		mux.Handle("GET /metrics", s.metricsHandler())
+	}
 
 	files := http.FileServerFS(s.webFS)
 	for _, dir := range []string{"/app/", "/sdk/", "/example/"} {
@@ -30,6 +32,10 @@ func (s *Server) Handler() http.Handler {
 	// 404, so that it explains the problem instead of a bare "not found".
 	mux.HandleFunc("GET /", s.notFoundPage)
 	return securityHeaders(mux, contentSecurityPolicy(s.cfg.FrameAncestors))
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
 }
 
 // appPage serves the single-page app for / and /r/<room>; the app reads the

@@ -44,6 +44,9 @@ type Server struct {
 	reg      *prometheus.Registry
 	started  time.Time
 
+	metricsLn   net.Listener // /metrics' own listener; nil if none
+	metricsHTTP *http.Server
+
 	ln      net.Listener
 	http    *http.Server
 	tlsNote string // describes the certificate; empty for plain HTTP
@@ -97,6 +100,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if tc != nil {
 		s.ln, s.tlsNote = tls.NewListener(ln, tc), note
 	}
+	if cfg.MetricsOwnListener() {
+		if s.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("metrics-listen %s: %w", cfg.MetricsListen, err)
+		}
+	}
 	if cfg.TURNEnabled() {
 		var turnsTLS *tls.Config
 		if cfg.TURNSListen != "" {
@@ -112,7 +121,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			Logger:        log.With("component", "turn"),
 		})
 		if err != nil {
-			ln.Close()
+			s.closeListeners()
 			return nil, fmt.Errorf("embedded TURN server: %w", err)
 		}
 	}
@@ -178,6 +187,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if s.metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.metricsHandler())
+		s.metricsHTTP = &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+	}
 	return s, nil
 }
 
@@ -193,6 +211,9 @@ func clusterConfigCheck(cfg config.Config) string {
 // closeListeners undoes New's listens when a later step fails.
 func (s *Server) closeListeners() {
 	s.ln.Close()
+	if s.metricsLn != nil {
+		s.metricsLn.Close()
+	}
 	if s.turn != nil {
 		s.turn.Close()
 	}
@@ -215,8 +236,24 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // TURN is the embedded STUN/TURN server, nil when disabled.
 func (s *Server) TURN() *turnserver.Server { return s.turn }
 
+// MetricsAddr is the bound address of /metrics' own listener, or nil when
+// /metrics is on the main listener or off.
+func (s *Server) MetricsAddr() net.Addr {
+	if s.metricsLn == nil {
+		return nil
+	}
+	return s.metricsLn.Addr()
+}
+
 // Serve serves HTTP until Shutdown. It returns nil after a clean shutdown.
 func (s *Server) Serve() error {
+	if s.metricsHTTP != nil {
+		go func() {
+			if err := s.metricsHTTP.Serve(s.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+	}
 	err := s.http.Serve(s.ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -229,6 +266,9 @@ func (s *Server) Serve() error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	errs := []error{s.signal.Shutdown(ctx), s.http.Shutdown(ctx)}
+	if s.metricsHTTP != nil {
+		errs = append(errs, s.metricsHTTP.Shutdown(ctx))
+	}
 	if s.turn != nil {
 		errs = append(errs, s.turn.Close())
 	}
