@@ -3,17 +3,30 @@ package turnserver
 import (
 	"net"
 
+	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 )
 
 // authenticate is the turn.AuthHandler: it accepts REST usernames that are
-// well formed, unexpired by the configured clock and in the server's realm,
-// and returns the user part as the userID, so quotas and logs attribute
-// allocations to the participant. pion then checks the request's
-// MESSAGE-INTEGRITY with the returned key, which fails for a wrong password
-// (counted in onAuth).
+// well formed and in the server's realm, and returns the user part as the
+// userID, so quotas and logs attribute allocations to the participant. pion
+// then checks the request's MESSAGE-INTEGRITY with the returned key, which
+// fails for a wrong password (counted in onAuth).
+//
+// Expiry limits new allocations only. Refresh, CreatePermission and
+// ChannelBind act on the allocation of the request's own 5-tuple, made
+// with credentials that were valid then; refusing them once the
+// credentials expire would end every relayed call longer than the
+// credentials' lifetime (12 h) at its next refresh. The password is still
+// checked on each of them.
 func (s *Server) authenticate(ra *turn.RequestAttributes) (userID string, key []byte, ok bool) {
-	user, _, err := checkRESTUsername(ra.Username, s.st.now())
+	var user string
+	var err error
+	if ra.Method == stun.MethodAllocate {
+		user, _, err = checkRESTUsername(ra.Username, s.st.now())
+	} else {
+		user, _, err = ParseRESTUsername(ra.Username)
+	}
 	if err == nil && ra.Realm != s.st.realm {
 		err = errWrongRealm
 	}

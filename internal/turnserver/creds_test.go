@@ -163,3 +163,34 @@ func TestAuthenticateChecksRealm(t *testing.T) {
 		t.Fatal("the refusal was not counted")
 	}
 }
+
+// Credentials that expire during a call keep its allocation alive: expiry
+// limits new allocations, not the refreshes, permissions and channels of
+// one made while they were valid. (Otherwise every relayed call longer than
+// the credentials' lifetime would end at its next refresh.)
+func TestExpiredCredentialsKeepTheirAllocationButCannotMakeANewOne(t *testing.T) {
+	clock := newFakeClock()
+	s := startServer(t, Config{Now: clock.Now, CredentialTTL: time.Hour, AllowLoopback: true})
+	u, p, _ := s.Credentials("alice")
+	c := dialClient(t, s, u, p, false)
+	relay, err := allocate(t, c)
+	if err != nil {
+		t.Fatalf("Allocate: %v", err)
+	}
+	clock.Advance(2 * time.Hour)
+
+	// A new permission (and the relay through it) after expiry.
+	peer := listenPeer(t)
+	if err := c.CreatePermission(peer.LocalAddr()); err != nil {
+		t.Fatalf("CreatePermission after expiry: %v", err)
+	}
+	exchange(t, relay, peer)
+	// (Refresh and ChannelBind take the same path in authenticate; pion's
+	// client offers no way to send a Refresh on demand.)
+
+	// The same credentials cannot allocate again.
+	c2 := dialClient(t, s, u, p, false)
+	if _, err := allocate(t, c2); turnErrorCode(err) != stun.CodeUnauthorized {
+		t.Fatalf("Allocate with expired credentials: %v, want 401", err)
+	}
+}
