@@ -115,7 +115,11 @@ type Config struct {
 	SessionSecret string `yaml:"session_secret"`
 	// Redis turns on cluster mode: rooms live in this Redis
 	// (redis://[:PASSWORD@]HOST:PORT/DB, or rediss:// for TLS) and any
-	// number of nodes share them. Every node then needs the same
+	// number of nodes share them. With a master_name parameter the address
+	// is a Redis Sentinel's, and the nodes follow the master it names
+	// through failovers:
+	// redis://SENTINEL:26379/DB?master_name=NAME&addr=SENTINEL2:26379
+	// (&password=... for the master's). Every node then needs the same
 	// SessionSecret and TURNSecret. Default: none, a single node.
 	Redis string `yaml:"redis"`
 	// NodeID names this node in a cluster (logs, metrics). Default: random
@@ -231,7 +235,7 @@ func (c *Config) Validate() error {
 		return bad("session-secret", "use at least 16 characters")
 	}
 	if c.Redis != "" {
-		if _, err := redis.ParseURL(c.Redis); err != nil {
+		if _, _, err := ParseRedisURL(c.Redis); err != nil {
 			return bad("redis", "%q is not a redis:// or rediss:// URL (%v)", c.Redis, err)
 		}
 		if c.SessionSecret == "" {
@@ -426,3 +430,23 @@ func (c Config) MetricsOnMain() bool { return c.MetricsListen == "" }
 
 // MetricsOwnListener reports whether /metrics has a listener of its own.
 func (c Config) MetricsOwnListener() bool { return c.MetricsListen != "" && c.MetricsListen != "off" }
+
+// ParseRedisURL parses a --redis URL: a Redis server's (plain set), or,
+// with a master_name query parameter, Redis Sentinels' (failover set; the
+// format is go-redis's failover URL: the host is the first Sentinel, addr
+// parameters name more, password is the master's, the user info the
+// Sentinels').
+func ParseRedisURL(u string) (plain *redis.Options, failover *redis.FailoverOptions, err error) {
+	if parsed, err := url.Parse(u); err == nil && parsed.Query().Has("master_name") {
+		o, err := redis.ParseFailoverURL(u)
+		if err != nil {
+			return nil, nil, err
+		}
+		if o.MasterName == "" {
+			return nil, nil, errors.New("master_name is empty")
+		}
+		return nil, o, nil
+	}
+	o, err := redis.ParseURL(u)
+	return o, nil, err
+}

@@ -92,6 +92,8 @@ func TestBadConfigurationIsRefusedClearly(t *testing.T) {
 		{"a stray argument is refused", []string{"extra"}, nil, "unexpected argument"},
 		{"an unknown log level is refused", []string{"--log-level", "loud"}, nil, "log-level"},
 		{"a Redis address that is not a URL is refused", []string{"--redis", "localhost:6379"}, nil, "redis://"},
+		{"a Sentinel URL with an empty master name is refused", []string{"--redis", "redis://127.0.0.1:26379/0?master_name="}, nil, "master_name"},
+		{"a Sentinel URL with an unknown parameter is refused", []string{"--redis", "redis://127.0.0.1:26379/0?master_name=m&colour=blue"}, nil, "colour"},
 		{"cluster mode without a shared session secret is refused", []string{"--redis", "redis://127.0.0.1:6379/0", "--turn-secret", "t"}, nil, "session-secret"},
 		{"cluster mode without a shared TURN secret is refused", nil, map[string]string{"PEERCALL_REDIS": "redis://127.0.0.1:6379/0", "PEERCALL_SESSION_SECRET": "0123456789abcdef"}, "turn-secret"},
 		{"a node ID with a colon is refused", []string{"--node-id", "a:b"}, nil, "node-id"},
@@ -206,5 +208,20 @@ func TestParseTrustedProxies(t *testing.T) {
 		if _, err := config.ParseTrustedProxies([]string{"10.0.0.2", bad}); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", bad)) {
 			t.Errorf("%q: got %v, want an error naming it", bad, err)
 		}
+	}
+}
+
+func TestASentinelURLIsAccepted(t *testing.T) {
+	u := "redis://127.0.0.1:26379/2?master_name=peercall&addr=127.0.0.2:26379&password=p%40ss"
+	if _, err := load(t, []string{"--redis", u, "--session-secret", "0123456789abcdef", "--turn-secret", "t"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	plain, failover, err := config.ParseRedisURL(u)
+	if err != nil || plain != nil || failover.MasterName != "peercall" || len(failover.SentinelAddrs) != 2 || failover.DB != 2 || failover.Password != "p@ss" {
+		t.Fatalf("%+v %+v %v", plain, failover, err)
+	}
+	plain, failover, err = config.ParseRedisURL("redis://:pw@127.0.0.1:6379/1")
+	if err != nil || failover != nil || plain.Addr != "127.0.0.1:6379" || plain.DB != 1 {
+		t.Fatalf("%+v %+v %v", plain, failover, err)
 	}
 }

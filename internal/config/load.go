@@ -57,7 +57,7 @@ var options = []option{
 	{"api-key", "KEY:SECRET for signing access tokens, repeatable; any key turns on token mode (every join needs a token); env: comma-separated", func(c *Config) any { return &c.APIKeys }},
 	{"resume-grace", "how long a dropped participant may resume before the room is told it left", func(c *Config) any { return &c.ResumeGrace }},
 	{"session-secret", "secret signing resume tokens; share it across restarts so clients keep their identity (default: random at each start)", func(c *Config) any { return &c.SessionSecret }},
-	{"redis", "cluster mode: share rooms with other nodes through this Redis, redis://[:PASSWORD@]HOST:PORT/DB (needs --session-secret and --turn-secret, the same on every node)", func(c *Config) any { return &c.Redis }},
+	{"redis", "cluster mode: share rooms with other nodes through this Redis, redis://[:PASSWORD@]HOST:PORT/DB, or through Redis Sentinel: redis://SENTINEL:26379/DB?master_name=NAME[&addr=SENTINEL2:26379][&password=MASTERPASSWORD] (needs --session-secret and --turn-secret, the same on every node)", func(c *Config) any { return &c.Redis }},
 	{"node-id", "this node's name in a cluster, for logs and metrics (default: random)", func(c *Config) any { return &c.NodeID }},
 	{"redis-prefix", `start of every Redis key and channel of the cluster, so that clusters can share a Redis (default "peercall:")`, func(c *Config) any { return &c.RedisPrefix }},
 }

@@ -137,18 +137,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if cfg.Redis == "" {
 		s.backend = room.NewLocal(ro)
 	} else {
-		ropts, err := redis.ParseURL(cfg.Redis) // checked by Validate
+		rdb, err := redisClient(cfg.Redis)
 		if err != nil {
 			s.closeListeners()
 			return nil, err
 		}
-		// Fail fast while Redis is away: joins then get "unavailable"
-		// within about a second instead of hanging.
-		ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = time.Second, time.Second, time.Second
-		ropts.PoolTimeout, ropts.MaxRetries = time.Second, 1
 		c, err := room.NewCluster(room.ClusterOptions{
 			LocalOptions: ro,
-			Redis:        redis.NewClient(ropts),
+			Redis:        rdb,
 			NodeID:       cfg.NodeID,
 			KeyPrefix:    cfg.RedisPrefix,
 			ConfigCheck:  clusterConfigCheck(cfg),
@@ -197,6 +193,25 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// redisClient makes the cluster's Redis client for a --redis URL: a plain
+// client, or, for Sentinels (master_name), one that follows the master
+// through failovers. Either fails fast while Redis is away: joins then get
+// "unavailable" within about a second instead of hanging.
+func redisClient(u string) (*redis.Client, error) {
+	plain, failover, err := config.ParseRedisURL(u) // checked by Validate
+	if err != nil {
+		return nil, err
+	}
+	if failover != nil {
+		failover.DialTimeout, failover.ReadTimeout, failover.WriteTimeout = time.Second, time.Second, time.Second
+		failover.PoolTimeout, failover.MaxRetries = time.Second, 1
+		return redis.NewFailoverClient(failover), nil
+	}
+	plain.DialTimeout, plain.ReadTimeout, plain.WriteTimeout = time.Second, time.Second, time.Second
+	plain.PoolTimeout, plain.MaxRetries = time.Second, 1
+	return redis.NewClient(plain), nil
 }
 
 // clusterConfigCheck hashes the settings every node of a cluster must

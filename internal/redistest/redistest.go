@@ -8,8 +8,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,6 +24,7 @@ import (
 type Server struct {
 	Port int
 	dir  string
+	args []string // beyond the common ones: replication, Sentinel mode
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -29,6 +33,11 @@ type Server struct {
 // Start starts a redis-server on a free loopback port and stops it when
 // the test ends. It fails the test if redis-server is not installed.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return startWith(t, nil)
+}
+
+func startWith(t testing.TB, args func(port int, dir string) []string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server is not installed: run ./scripts/test.sh, or apt-get install redis-server")
@@ -40,11 +49,83 @@ func Start(t testing.TB) *Server {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	s := &Server{Port: port, dir: t.TempDir()}
+	if args != nil {
+		s.args = args(port, s.dir)
+	}
 	if err := s.start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// StartReplica starts a redis-server that replicates s, and waits until
+// it has synchronised.
+func (s *Server) StartReplica(t testing.TB) *Server {
+	t.Helper()
+	r := startWith(t, func(int, string) []string {
+		return []string{"--replicaof", "127.0.0.1", strconv.Itoa(s.Port)}
+	})
+	c := r.Client(t)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		info, err := c.Info(context.Background(), "replication").Result()
+		if err == nil && strings.Contains(info, "master_link_status:up") {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica on port %d did not synchronise: %v %q", r.Port, err, info)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Sentinel is a redis-server in Sentinel mode watching one master.
+type Sentinel struct {
+	*Server
+	Master string // the name it knows the master by
+}
+
+// StartSentinel starts a Sentinel (quorum 1) for master under name, quick
+// to act: the master is down after 500 ms of silence, and a failover is
+// retried after 2 s. It waits until the Sentinel knows replicas replicas.
+func StartSentinel(t testing.TB, master *Server, name string, replicas int) *Sentinel {
+	t.Helper()
+	s := &Sentinel{Master: name}
+	s.Server = startWith(t, func(port int, dir string) []string {
+		conf := filepath.Join(dir, "sentinel.conf") // Sentinel rewrites it
+		body := fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor %s 127.0.0.1 %d 1\nsentinel down-after-milliseconds %s 500\nsentinel failover-timeout %s 2000\n",
+			port, name, master.Port, name, name)
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return []string{conf, "--sentinel"}
+	})
+	c := s.Client(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := c.Do(context.Background(), "SENTINEL", "REPLICAS", name).Slice()
+		if err == nil && len(got) >= replicas {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Sentinel knows %d replicas of %s, want %d: %v", len(got), name, replicas, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// URL is the --redis URL that follows the master through this Sentinel.
+func (s *Sentinel) URL() string { return s.Server.URL() + "?master_name=" + s.Master }
+
+// MasterAddr is the master's address as the Sentinel names it now.
+func (s *Sentinel) MasterAddr(t testing.TB) string {
+	t.Helper()
+	addr, err := s.Client(t).Do(context.Background(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.Master).StringSlice()
+	if err != nil || len(addr) != 2 {
+		return ""
+	}
+	return net.JoinHostPort(addr[0], addr[1])
 }
 
 // Addr is host:port.
@@ -63,8 +144,14 @@ func (s *Server) Client(t testing.TB) *redis.Client {
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", strconv.Itoa(s.Port),
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--protected-mode", "no", "--loglevel", "warning")
+	var args []string
+	if len(s.args) > 0 && s.args[len(s.args)-1] == "--sentinel" {
+		args = append(args, s.args...) // the config file first, then the mode
+	} else {
+		args = append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(s.Port),
+			"--save", "", "--appendonly", "no", "--dir", s.dir, "--protected-mode", "no", "--loglevel", "warning"}, s.args...)
+	}
+	cmd := exec.Command("redis-server", args...)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server: %w", err)
 	}

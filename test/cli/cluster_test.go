@@ -30,7 +30,13 @@ const (
 // clusterNode starts a node of the cluster in redis r.
 func clusterNode(t *testing.T, r *redistest.Server, id string, extra ...string) *server {
 	t.Helper()
-	return serve(t, append([]string{"--redis", r.URL(), "--node-id", id, "--session-secret", clusterSessionSecret,
+	return clusterNodeAt(t, r.URL(), id, extra...)
+}
+
+// clusterNodeAt starts a node of the cluster in the Redis of a --redis URL.
+func clusterNodeAt(t *testing.T, redisURL, id string, extra ...string) *server {
+	t.Helper()
+	return serve(t, append([]string{"--redis", redisURL, "--node-id", id, "--session-secret", clusterSessionSecret,
 		"--turn-secret", clusterTURNSecret, "--turn-allow-loopback", "--resume-grace", "20s"}, extra...)...)
 }
 
@@ -306,5 +312,70 @@ func TestARedisOutageKeepsCallsUpAndRefusesNewJoinsClearly(t *testing.T) {
 	}
 	if strings.Contains(alice.stderr.String(), "left: timeout") || strings.Contains(bob.stderr.String(), "left: timeout") {
 		t.Fatalf("someone saw the other leave:\nalice:\n%s\nbob:\n%s", alice.stderr, bob.stderr)
+	}
+}
+
+// With Redis behind Sentinel, the nodes follow a failover: the master is
+// killed, Sentinel promotes its replica, and the nodes carry on with it. The
+// call in progress never notices (its media is peer to peer, its
+// participants are never announced as left), and a newcomer calls both.
+func TestTheClusterFollowsARedisSentinelFailover(t *testing.T) {
+	master := redistest.Start(t)
+	replica := master.StartReplica(t)
+	sentinel := redistest.StartSentinel(t, master, "peercall", 1)
+	n1, n2 := clusterNodeAt(t, sentinel.URL(), "node1"), clusterNodeAt(t, sentinel.URL(), "node2")
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	alice := startParticipant(ctx, t, n1.url, "failover", "alice", "--expect-peers", "1", "--duration", "25s")
+	bob := startParticipant(ctx, t, n2.url, "failover", "bob", "--expect-peers", "1", "--duration", "25s")
+	waitMedia(t, alice, bob)
+
+	master.Stop()
+	killed := time.Now()
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if got := sentinel.MasterAddr(t); got != replica.Addr() {
+			return fmt.Errorf("Sentinel names %q as master", got)
+		}
+		return nil
+	})
+	promoted := time.Since(killed)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		for _, n := range []*server{n1, n2} {
+			code, h, err := healthz(n.url)
+			if err != nil || code != http.StatusOK || h.Cluster.Nodes != 2 {
+				return fmt.Errorf("%s: %d %+v %v", n.url, code, h, err)
+			}
+		}
+		return nil
+	})
+	t.Logf("Sentinel promoted the replica %v after the master was killed; both nodes healthy %v after", promoted.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
+
+	var wg sync.WaitGroup
+	var carol joinResult
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		carol = join(ctx, t, "--url", n2.url, "--room", "failover", "--name", "carol", "--timeout", "40s", "--expect-peers", "2")
+	}()
+	ra, rb := alice.wait(t), bob.wait(t)
+	wg.Wait()
+	if carol.code != 0 || len(carol.report.Peers) != 2 {
+		t.Fatalf("carol after the failover: exit %d, peers %+v\n%s", carol.code, carol.report.Peers, carol.stderr)
+	}
+	for i, rep := range []clusterReport{ra, rb} {
+		other := []string{"bob", "alice"}[i]
+		for _, p := range rep.Peers {
+			if p.Name == other {
+				if p.Video.MaxGapMS > 1000 {
+					t.Errorf("video from %s stopped for %d ms during the failover", other, p.Video.MaxGapMS)
+				}
+				t.Logf("longest gap in the video from %s: %d ms", other, p.Video.MaxGapMS)
+			}
+		}
+	}
+	for _, p := range []*participant{alice, bob} {
+		if strings.Contains(p.stderr.String(), "left: timeout") {
+			t.Fatalf("%s saw someone time out:\n%s", p.name, p.stderr)
+		}
 	}
 }
