@@ -65,8 +65,7 @@ type MediaReport struct {
 	FirstMS *int64 `json:"first_ms"`
 	// MaxGapMS is the longest interval between two packets of this kind,
 	// in ms: how long media stopped at worst (a link cut, a network change).
-	// For a peer still in the call it includes the time since the last
-	// packet, so media that stopped for good shows as a gap too.
+	// Media that stopped for good shows in the peer's last_media_age_ms.
 	MaxGapMS int64 `json:"max_gap_ms"`
 	// LossPct is the share of packets lost, in percent, estimated from the
 	// RTP sequence numbers; null if none arrived.
@@ -98,20 +97,15 @@ func (t *tracker) peerReports(now time.Duration) []PeerReport {
 		if d := s.lastMedia.Load(); d >= 0 {
 			r.LastMediaAgeMS = ms(max(now-time.Duration(d), 0))
 		}
-		r.Video = s.video.report(now, !r.Left)
-		r.Audio = s.audio.report(now, !r.Left)
+		r.Video = s.video.report()
+		r.Audio = s.audio.report()
 		out = append(out, r)
 	}
 	return out
 }
 
-// report reports at now; present: the peer is still in the call.
-func (k *kindStats) report(now time.Duration, present bool) MediaReport {
-	gap := time.Duration(k.maxGap.Load())
-	if last := time.Duration(k.last.Load()); present && last > 0 {
-		gap = max(gap, now-last)
-	}
-	r := MediaReport{Packets: k.packets.Load(), Bytes: k.bytes.Load(), MaxGapMS: gap.Milliseconds()}
+func (k *kindStats) report() MediaReport {
+	r := MediaReport{Packets: k.packets.Load(), Bytes: k.bytes.Load(), MaxGapMS: time.Duration(k.maxGap.Load()).Milliseconds()}
 	if loss := k.lossPercent(); loss >= 0 {
 		loss = float64(int(loss*100+0.5)) / 100
 		r.LossPct = &loss
