@@ -189,3 +189,22 @@ func TestRelayFramesAreAboutTheIssuesSizes(t *testing.T) {
 		}
 	}
 }
+
+// reexecOptions runs a suite of one repetition whose children are this
+// test binary re-executed (as peercall would re-execute itself); the suite's
+// log goes to the returned buffer.
+func reexecOptions(t *testing.T) (Options, *bytes.Buffer) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &bytes.Buffer{}
+	return Options{
+		Reps:    1,
+		Self:    []string{exe},
+		SelfEnv: []string{envSelf + "=1"},
+		Stdout:  &bytes.Buffer{},
+		Stderr:  stderr,
+	}, stderr
+}

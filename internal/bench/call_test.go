@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"math"
 	"os"
@@ -23,20 +22,9 @@ func TestTheCallSuiteMeasuresSaneTimesAtATinyScale(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	o := Options{
-		Reps:    1,
-		Self:    []string{exe},
-		SelfEnv: []string{envSelf + "=1"},
-		Stdout:  &bytes.Buffer{},
-		Stderr:  &stderr,
-		// Serve nil: the re-executed test binary runs the server
-		// in-process, with the flags peercall serve would get.
-	}
+	// Serve nil: the re-executed test binary runs the server in-process,
+	// with the flags peercall serve would get.
+	o, stderr := reexecOptions(t)
 	rep, err := runCall(ctx, o, callTiny)
 	if err != nil {
 		t.Fatalf("suite: %v\n%s", err, stderr.String())

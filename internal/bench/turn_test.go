@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"math"
 	"os"
@@ -28,18 +27,7 @@ func TestTheTURNSuiteMeasuresSaneNumbersAtATinyScale(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	o := Options{
-		Reps:    1,
-		Self:    []string{exe},
-		SelfEnv: []string{envSelf + "=1"},
-		Stdout:  &bytes.Buffer{},
-		Stderr:  &stderr,
-	}
+	o, stderr := reexecOptions(t)
 	rep, err := runTurn(ctx, o, tinyTurnScale, []string{turnPeercall, turnCoturn})
 	if err != nil {
 		t.Fatalf("suite: %v\n%s", err, stderr.String())
