@@ -222,3 +222,23 @@ func goalMet(m metric, r float64) bool {
 	}
 	return r <= m.goal
 }
+
+// writeMachineLoad writes the line on other load during the runs, from
+// each run's machine samples before and after it, with busyNote appended
+// when the load average exceeded the CPUs.
+func writeMachineLoad(b *strings.Builder, cpus int, samples []machineSample, busyNote string) {
+	if len(samples) == 0 {
+		return
+	}
+	load, press := []float64{}, []float64{}
+	for _, s := range samples {
+		load = append(load, s.Load1)
+		press = append(press, s.CPUPressure10)
+	}
+	fmt.Fprintf(b, "\nOther load on the machine during the runs: 1-minute load average %s–%s on %d CPUs; CPU pressure (share of time some task waited for a CPU, 10 s average) %s–%s %%.",
+		fmtNum(slices.Min(load), 1), fmtNum(slices.Max(load), 1), cpus, fmtNum(slices.Min(press), 0), fmtNum(slices.Max(press), 0))
+	if slices.Max(load) > float64(cpus) {
+		b.WriteString(" **The machine was busy with other work: " + busyNote + "**")
+	}
+	b.WriteString("\n")
+}

@@ -168,19 +168,11 @@ func signalReportOn(m Machine, e *signalEnv, runs []signalRun, took time.Duratio
 	b.WriteString("\nMessages per second is a whole-machine figure (the load generator shares the cores); CPU per message is the server's own, from /proc/PID/stat. Latency is one way, from the sender's write to the receiver's read.\n")
 	fmt.Fprintf(&b, "\n### setup storm: %s rooms of two, all at once: join, offer, answer and %d candidates each way\n\n", fmtNum(float64(sc.StormRooms), 0), sc.StormCandidates)
 	b.WriteString(table(runs, storm))
-	load, press := []float64{}, []float64{}
+	var samples []machineSample
 	for _, r := range runs {
-		load = append(load, r.Before.Load1, r.After.Load1)
-		press = append(press, r.Before.CPUPressure10, r.After.CPUPressure10)
+		samples = append(samples, r.Before, r.After)
 	}
-	if len(runs) > 0 {
-		fmt.Fprintf(&b, "\nOther load on the machine during the runs: 1-minute load average %s–%s on %d CPUs; CPU pressure (share of time some task waited for a CPU, 10 s average) %s–%s %%.",
-			fmtNum(slices.Min(load), 1), fmtNum(slices.Max(load), 1), m.CPUs, fmtNum(slices.Min(press), 0), fmtNum(slices.Max(press), 0))
-		if slices.Max(load) > float64(m.CPUs) {
-			b.WriteString(" **The machine was busy with other work: throughput and latency are noisy; CPU per message and memory per connection are the server's own and less affected.**")
-		}
-		b.WriteString("\n")
-	}
+	writeMachineLoad(&b, m.CPUs, samples, "throughput and latency are noisy; CPU per message and memory per connection are the server's own and less affected.")
 	summary := signalSummary(runs, sc, connect, relay, storm)
 	fmt.Fprintf(&b, "\n%s\n", summary)
 

@@ -252,19 +252,11 @@ func turnReport(raw turnRaw) *Report {
 	b.WriteString("\nBold: lost more than the limit (or the load generator could not send the rate). Drops are the kernel's receive-queue drops " +
 		"on the server's listening sockets and on the peers' sockets (/proc/net/udp).\n")
 
-	load, press := []float64{}, []float64{}
+	var samples []machineSample
 	for _, r := range runs {
-		load = append(load, r.Before.Load1, r.After.Load1)
-		press = append(press, r.Before.CPUPressure10, r.After.CPUPressure10)
+		samples = append(samples, r.Before, r.After)
 	}
-	if len(runs) > 0 {
-		fmt.Fprintf(&b, "\nOther load on the machine during the runs: 1-minute load average %s–%s on %d CPUs; CPU pressure (share of time some task waited for a CPU, 10 s average) %s–%s %%.",
-			fmtNum(slices.Min(load), 1), fmtNum(slices.Max(load), 1), m.CPUs, fmtNum(slices.Min(press), 0), fmtNum(slices.Max(press), 0))
-		if slices.Max(load) > float64(m.CPUs) {
-			b.WriteString(" **The machine was busy with other work: rates are noisy; compare ratios within the run.**")
-		}
-		b.WriteString("\n")
-	}
+	writeMachineLoad(&b, m.CPUs, samples, "rates are noisy; compare ratios within the run.")
 	summary := turnSummary(raw, figs)
 	fmt.Fprintf(&b, "\n%s\n", summary)
 	raw.Summary = summary
