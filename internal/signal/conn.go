@@ -746,7 +746,13 @@ func (c *conn) resetMessage() {
 func (c *conn) more(need int, mayPark bool) readEnd {
 	c.makeRoom(need)
 	if !mayPark || c.closingA.Load() {
+		// Waiting in the read (closing, TLS, no poller): with no frame
+		// begun, wait without a buffer (fill takes one when bytes arrive).
 		// Closing: the close handshake's read deadline must apply.
+		if c.in != nil && c.r == c.w {
+			putBuffer(c.in)
+			c.in, c.r, c.w = nil, 0, 0
+		}
 		if err := c.fill(); err != nil {
 			return endError
 		}
