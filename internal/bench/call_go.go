@@ -79,7 +79,15 @@ func (s *callSideStamps) wait(ctx context.Context) error {
 }
 
 func (s *callSideStamps) side(start time.Time) callSide {
-	return callSide{ICEMS: s.ice.since(start), ConnectedMS: s.connected.since(start), MediaMS: s.media.since(start)}
+	c := callSide{ICEMS: s.ice.since(start), ConnectedMS: s.connected.since(start), MediaMS: s.media.since(start)}
+	// pion runs the selected-pair callback in a goroutine of its own,
+	// which a busy machine can run after the DTLS handshake it started has
+	// finished; but DTLS runs over the selected pair, so ICE was connected
+	// by then at the latest.
+	if c.ConnectedMS > 0 && c.ICEMS > c.ConnectedMS {
+		c.ICEMS = c.ConnectedMS
+	}
+	return c
 }
 
 // callWatchICE marks ice when the ICE agent of pc selects a candidate pair,
