@@ -11,10 +11,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/peercall/peercall/internal/config"
@@ -111,7 +109,7 @@ func tryStartCallServer(ctx context.Context, serve []string) (*callServer, error
 		}
 	} else {
 		argv := append(append([]string(nil), serve...), flags...)
-		p, err := startCallProcess("peercall serve", argv)
+		p, err := startProcess("peercall serve", argv, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -127,22 +125,6 @@ func tryStartCallServer(ctx context.Context, serve []string) (*callServer, error
 		return nil, err
 	}
 	return s, nil
-}
-
-// startCallProcess is startProcess (proc.go) with one addition: the child
-// gets SIGKILL if this process dies first, so that a crashed or killed
-// suite leaves no server behind in its namespace.
-func startCallProcess(name string, argv []string) (*process, error) {
-	cmd := exec.Command(argv[0], argv[1:]...)
-	log := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &process{name: name, cmd: cmd, exited: make(chan struct{}), log: log}
-	go func() { cmd.Wait(); close(p.exited) }()
-	return p, nil
 }
 
 func callRedactSecret(flags []string) []string {

@@ -151,12 +151,22 @@ func (l *lockedBuffer) String() string {
 	return string(l.b)
 }
 
+// startProcess starts a child in its own process group, killed if this
+// process dies, with env added to this process's environment.
 func startProcess(name string, argv []string, env []string) (*process, error) {
+	return startProcessInput(name, argv, env, nil)
+}
+
+// startProcessInput is startProcess with stdin for the child, if not nil.
+func startProcessInput(name string, argv, env []string, stdin []byte) (*process, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	log := &lockedBuffer{}
 	cmd.Stdout = log
 	cmd.Stderr = log
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	// Its own process group, so that a stop reaches node's children too,
 	// and so that ^C on the terminal reaches only the bench, which stops
 	// its children in order. Killed if the bench dies (no server left

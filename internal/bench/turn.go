@@ -327,7 +327,7 @@ func runTurnLadder(ctx context.Context, cfg turnNetnsConfig, rep int, server str
 		stdin, _ = json.Marshal(turnServerConfig{Mode: server, Listen: addr, Secret: secret, Realm: turnRealm})
 		run.ServerMode = turnServerModes[server]
 	}
-	srv, err := startTurnProcess(server, argv, env, stdin)
+	srv, err := startProcessInput(server, argv, env, stdin)
 	if err != nil {
 		return run, err
 	}
@@ -335,7 +335,7 @@ func runTurnLadder(ctx context.Context, cfg turnNetnsConfig, rep int, server str
 	if err := waitTCP(ctx, addr, srv.exited, 15*time.Second); err != nil {
 		return run, fmt.Errorf("%w\n%s", err, srv.lastLog())
 	}
-	if err := turnSleep(ctx, 300*time.Millisecond); err != nil { // let start-up settle
+	if err := sleepCtx(ctx, 300*time.Millisecond); err != nil { // let start-up settle
 		return run, err
 	}
 	lcfg := turnLoadConfig{Server: server, Addr: addr, PID: srv.pid(), Secret: secret, Scale: cfg.Scale}
@@ -363,25 +363,6 @@ func runTurnLadder(ctx context.Context, cfg turnNetnsConfig, rep int, server str
 	}
 	run.After = sampleMachine()
 	return run, nil
-}
-
-// startTurnProcess starts a server in its own process group, killed if
-// this process dies.
-func startTurnProcess(name string, argv, env []string, stdin []byte) (*process, error) {
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), env...)
-	log := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &process{name: name, cmd: cmd, exited: make(chan struct{}), log: log}
-	go func() { cmd.Wait(); close(p.exited) }()
-	return p, nil
 }
 
 // turnFreePort returns a port on 127.0.0.1 that was free for both TCP and
@@ -412,15 +393,4 @@ func turnRedact(args []string, secret string) []string {
 		out[i] = strings.ReplaceAll(a, secret, "S")
 	}
 	return out
-}
-
-func turnSleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -276,7 +276,7 @@ func (g *turnGen) warmUp(ctx context.Context) error {
 			}
 		}
 		if ready {
-			return turnSleep(ctx, 100*time.Millisecond)
+			return sleepCtx(ctx, 100*time.Millisecond)
 		}
 		if time.Now().After(deadline) {
 			return errors.New("after 5 s of ChannelData some allocation had relayed nothing to its peer")
@@ -289,7 +289,7 @@ func (g *turnGen) warmUp(ctx context.Context) error {
 				return err
 			}
 		}
-		if err := turnSleep(ctx, 50*time.Millisecond); err != nil {
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -342,7 +342,7 @@ func (g *turnGen) step(ctx context.Context, id int, pps float64) turnStep {
 	self0, _ := cpuSeconds(0)
 	sd0, pd0 := g.drops()
 	sent, el := g.send(ctx, pps, sc.Step)
-	_ = turnSleep(ctx, sc.Drain)
+	_ = sleepCtx(ctx, sc.Drain)
 	cpu1, sys1 := turnCPU(g.cfg.PID)
 	self1, _ := cpuSeconds(0)
 	sd1, pd1 := g.drops()
